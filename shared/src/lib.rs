@@ -1,0 +1,11 @@
+//! Shared code of the Wrapper App Sync functions: configuration, the stored records, the
+//! DynamoDB store with its single writer, pagination cursors, and the demo-data generator
+//! and importer the CLI drives.
+
+pub mod config;
+pub mod import;
+pub mod model;
+pub mod pagination;
+pub mod seed;
+pub mod store;
+pub mod time;

@@ -1,0 +1,328 @@
+//! Bulk loading of whole tenants (the `seed` command and benchmarks).
+//!
+//! Writing 50,000 users one transaction at a time would take far too long, so a whole
+//! tenant's data set is derived in memory with the same [`super::derive`] functions and item
+//! builders the writer uses, and written with `BatchWriteItem` (25 items a call, several
+//! calls in flight, unprocessed items retried with backoff). The counters item is computed
+//! from the same items. This is only correct for a tenant that has no items yet, which is
+//! why [`load_tenant`] refuses a tenant that already exists.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use futures::stream::{self, TryStreamExt};
+
+use super::derive;
+use super::error::sdk;
+use super::item::{counted, live_item, CollectionRecord, RawItem, Stored};
+use super::keys::{
+    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK,
+    CATALOG_PK, GLOBAL_PK, PROFILE_SK,
+};
+use super::reader::{self, CollectionCounts, Counters};
+use super::writer::counters_item;
+use super::{Store, StoreError};
+use crate::model::{
+    CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias,
+    Membership, Role, RoleAssignment, Tenant, User,
+};
+use crate::time::Timestamp;
+
+const BATCH: usize = 25;
+const IN_FLIGHT: usize = 8;
+
+/// Everything one tenant owns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantDataset {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its users.
+    pub users: Vec<User>,
+    /// Its organization entities.
+    pub entities: Vec<Entity>,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Its role assignments.
+    pub role_assignments: Vec<RoleAssignment>,
+    /// Its memberships.
+    pub memberships: Vec<Membership>,
+    /// Its credit balances.
+    pub credit_balances: Vec<CreditBalance>,
+    /// Its credit configuration overrides (`tenantId` set).
+    pub credit_configs: Vec<CreditConfig>,
+    /// Its app entitlements.
+    pub entitlements: Vec<Entitlement>,
+}
+
+/// Platform-wide data: the app catalog and the global credit configurations.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlatformDataset {
+    /// The catalog's apps.
+    pub catalog: Vec<CatalogApp>,
+    /// Global credit configurations (`tenantId` absent).
+    pub global_credit_configs: Vec<CreditConfig>,
+}
+
+/// What a bulk load wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Items written.
+    pub items: usize,
+}
+
+/// Builds every item of a tenant, including its counters, as the writer would have
+/// written them one by one at instant `at`.
+pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>, StoreError> {
+    let t = data.tenant.tenant_id.as_str();
+    let users: HashMap<&str, &User> = data.users.iter().map(|u| (u.user_id.as_str(), u)).collect();
+    let entities: HashMap<&str, &Entity> = data
+        .entities
+        .iter()
+        .map(|e| (e.entity_id.as_str(), e))
+        .collect();
+    let roles: HashSet<&str> = data.roles.iter().map(|r| r.role_id.as_str()).collect();
+    let mut memberships_by_user: HashMap<&str, Vec<&Membership>> = HashMap::new();
+    for m in &data.memberships {
+        memberships_by_user
+            .entry(m.user_id.as_str())
+            .or_default()
+            .push(m);
+    }
+    let children = derive::children(&data.entities);
+
+    let mut items = Vec::new();
+    let mut counters = Counters::default();
+    let mut add =
+        |collection_items: Vec<RawItem>, collection: Collection, counts: CollectionCounts| {
+            items.extend(collection_items);
+            counters.0.insert(collection, counts);
+        };
+
+    let (built, counts) = build(t, at, &data.users, |u| {
+        derive::user(
+            u,
+            memberships_by_user
+                .get(u.user_id.as_str())
+                .into_iter()
+                .flatten()
+                .copied(),
+        )
+    })?;
+    add(built, Collection::Users, counts);
+    let (built, counts) = build(t, at, &data.entities, |e| EntityDerived {
+        child_ids: children.get(&e.entity_id).cloned().unwrap_or_default(),
+    })?;
+    add(built, Collection::Entities, counts);
+    let (built, counts) = build(t, at, &data.roles, derive::role)?;
+    add(built, Collection::Roles, counts);
+    let (built, counts) = build(t, at, &data.role_assignments, |a| {
+        derive::role_assignment(
+            users.contains_key(a.user_id.as_str()),
+            roles.contains(a.role_id.as_str()),
+        )
+    })?;
+    add(built, Collection::RoleAssignments, counts);
+    let (built, counts) = build(t, at, &data.memberships, |m| {
+        derive::membership(
+            users.get(m.user_id.as_str()).copied(),
+            entities.get(m.entity_id.as_str()).copied(),
+        )
+    })?;
+    add(built, Collection::Memberships, counts);
+    let (built, counts) = build(t, at, &data.credit_balances, |b| {
+        derive::credit_balance(entities.get(b.entity_id.as_str()).copied())
+    })?;
+    add(built, Collection::CreditBalances, counts);
+
+    let mut profile = Stored::plain(
+        tenant_pk(t),
+        PROFILE_SK.to_owned(),
+        data.tenant.clone(),
+        at,
+        1,
+    );
+    if data.tenant.active() {
+        profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
+        profile.atsk = Some(t.to_owned());
+    }
+    items.push(profile.to_item()?);
+    let alias = KindeOrgAlias {
+        kinde_org_id: data.tenant.kinde_org_id.clone(),
+        tenant_id: t.to_owned(),
+    };
+    items.push(
+        Stored::plain(
+            alias_pk(&alias.kinde_org_id),
+            ALIAS_SK.to_owned(),
+            alias,
+            at,
+            1,
+        )
+        .to_item()?,
+    );
+    for config in &data.credit_configs {
+        items.push(
+            Stored::plain(
+                tenant_pk(t),
+                credit_config_sk(&config.operation_code),
+                config.clone(),
+                at,
+                1,
+            )
+            .to_item()?,
+        );
+    }
+    for entitlement in &data.entitlements {
+        items.push(
+            Stored::plain(
+                tenant_pk(t),
+                app_sk(&entitlement.app_code),
+                entitlement.clone(),
+                at,
+                1,
+            )
+            .to_item()?,
+        );
+    }
+    items.push(counters_item(t, &counters));
+    Ok(items)
+}
+
+/// Builds the items of one collection and counts them as the writer's counters would.
+fn build<R: CollectionRecord>(
+    tenant_id: &str,
+    at: Timestamp,
+    records: &[R],
+    derived: impl Fn(&R) -> R::Derived,
+) -> Result<(Vec<RawItem>, CollectionCounts), StoreError> {
+    let mut counts = CollectionCounts::default();
+    let mut items = Vec::with_capacity(records.len());
+    for record in records {
+        let stored = live_item(tenant_id, record.clone(), derived(record), at, 1);
+        let (listed, active) = counted(Some(&stored));
+        counts.listed += i64::from(listed);
+        counts.active += i64::from(active);
+        items.push(stored.to_item()?);
+    }
+    Ok((items, counts))
+}
+
+/// Builds the platform items: catalog apps and global credit configurations.
+pub fn platform_items(data: &PlatformDataset, at: Timestamp) -> Result<Vec<RawItem>, StoreError> {
+    let mut items = Vec::new();
+    for app in &data.catalog {
+        items.push(
+            Stored::plain(
+                CATALOG_PK.to_owned(),
+                app_sk(&app.app_code),
+                app.clone(),
+                at,
+                1,
+            )
+            .to_item()?,
+        );
+    }
+    for config in &data.global_credit_configs {
+        items.push(
+            Stored::plain(
+                GLOBAL_PK.to_owned(),
+                credit_config_sk(&config.operation_code),
+                config.clone(),
+                at,
+                1,
+            )
+            .to_item()?,
+        );
+    }
+    Ok(items)
+}
+
+/// Loads a tenant that does not exist yet. Errors with [`StoreError::Rejected`] if it
+/// does: bulk loading computes counters and child lists from the data set alone.
+pub async fn load_tenant(
+    store: &Store,
+    data: &TenantDataset,
+    at: Timestamp,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<LoadReport, StoreError> {
+    if reader::tenant(store, &data.tenant.tenant_id)
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Rejected(format!(
+            "tenant {} already exists",
+            data.tenant.tenant_id
+        )));
+    }
+    let items = tenant_items(data, at)?;
+    write_items(store, items, progress).await
+}
+
+/// Writes platform data (overwriting items with the same keys).
+pub async fn load_platform(
+    store: &Store,
+    data: &PlatformDataset,
+    at: Timestamp,
+) -> Result<LoadReport, StoreError> {
+    write_items(store, platform_items(data, at)?, &|_| {}).await
+}
+
+/// Writes items with `BatchWriteItem`, several batches in flight, calling `progress` with
+/// the number of items written by each finished batch.
+pub async fn write_items(
+    store: &Store,
+    items: Vec<RawItem>,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<LoadReport, StoreError> {
+    let total = items.len();
+    let mut batches: Vec<Vec<RawItem>> = Vec::with_capacity(total / BATCH + 1);
+    let mut iter = items.into_iter().peekable();
+    while iter.peek().is_some() {
+        batches.push(iter.by_ref().take(BATCH).collect());
+    }
+    stream::iter(batches.into_iter().map(Ok))
+        .try_for_each_concurrent(IN_FLIGHT, |batch| async move {
+            let count = batch.len();
+            write_batch(store, batch).await?;
+            progress(count);
+            Ok::<(), StoreError>(())
+        })
+        .await?;
+    Ok(LoadReport { items: total })
+}
+
+async fn write_batch(store: &Store, batch: Vec<RawItem>) -> Result<(), StoreError> {
+    let mut pending: Vec<WriteRequest> = batch
+        .into_iter()
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|put| WriteRequest::builder().put_request(put).build())
+                .map_err(|e| StoreError::Request(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    for round in 0..10u32 {
+        let output = store
+            .client()
+            .batch_write_item()
+            .request_items(store.table(), pending)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut unprocessed: BTreeMap<String, Vec<WriteRequest>> = output
+            .unprocessed_items
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        pending = unprocessed.remove(store.table()).unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20u64 << round.min(6))).await;
+    }
+    Err(StoreError::Unavailable(
+        "unprocessed items remained after 10 rounds of BatchWriteItem".into(),
+    ))
+}

@@ -1,0 +1,63 @@
+//! The single DynamoDB table: its definition, key layout, readers and the one writer.
+//!
+//! See `docs/data-model.md` for the layout and every access pattern with its request.
+
+pub mod bulk;
+pub mod derive;
+pub mod error;
+pub mod item;
+pub mod keys;
+pub mod query;
+pub mod reader;
+pub mod table;
+pub mod writer;
+
+use aws_sdk_dynamodb::Client;
+
+use crate::config::StoreConfig;
+
+pub use error::StoreError;
+
+/// A DynamoDB client bound to the table. Cheap to clone; build it once per process.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// Builds the client from explicit configuration (no provider-chain discovery).
+    pub fn new(config: &StoreConfig) -> Self {
+        let credentials = match &config.credentials {
+            Some(c) => aws_credential_types::Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                c.session_token.clone(),
+                None,
+                "environment",
+            ),
+            None => aws_credential_types::Credentials::new("local", "local", None, None, "local"),
+        };
+        let mut builder = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new(config.region.clone()))
+            .credentials_provider(credentials);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self {
+            client: Client::from_conf(builder.build()),
+            table: config.table_name.clone(),
+        }
+    }
+
+    /// The underlying SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
