@@ -51,12 +51,23 @@ start() {
     local mode=(-dbPath "$home/data-$port" -sharedDb)
     if [ "${1:-}" = "--in-memory" ]; then mode=(-inMemory -sharedDb); else mkdir -p "$home/data-$port"; fi
     install
-    if running; then echo "DynamoDB Local already running on 127.0.0.1:$port" >&2; return 0; fi
+    if running && answers; then echo "DynamoDB Local already running on 127.0.0.1:$port" >&2; return 0; fi
+    stop >/dev/null 2>&1 || true
     if answers; then echo "port $port is taken by another process" >&2; exit 1; fi
     local dir; dir="$(jar_dir)"
-    (cd "$dir" && nohup java -Xms64m -Xmx1g -Djava.library.path="$dir/DynamoDBLocal_lib" \
+    # Spawned through Python so the server inherits no descriptor of ours (a shell would
+    # leak the caller's pipes into it and keep them open) and runs in its own session.
+    python3 - "$dir" "$log_file" "$pid_file" java -Xms64m -Xmx1g -Djava.library.path="$dir/DynamoDBLocal_lib" \
         -cp "$dir/DynamoDBLocal.jar:$dir/DynamoDBLocal_lib/*:$home/launcher" LoopbackDynamoDbLocal \
-        -port "$port" -disableTelemetry "${mode[@]}" > "$log_file" 2>&1 & echo $! > "$pid_file")
+        -port "$port" -disableTelemetry "${mode[@]}" <<'PY'
+import subprocess, sys
+workdir, log_file, pid_file, *command = sys.argv[1:]
+with open(log_file, "wb") as log:
+    child = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+with open(pid_file, "w") as out:
+    out.write(str(child.pid))
+PY
     for _ in $(seq 1 120); do
         if answers; then echo "DynamoDB Local is up on 127.0.0.1:$port" >&2; return 0; fi
         running || { cat "$log_file" >&2; echo "DynamoDB Local exited" >&2; exit 1; }

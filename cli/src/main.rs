@@ -1,1 +1,44 @@
-fn main() {}
+//! `wrapper-sync`: operator CLI for the App Sync table. Manages the table, seeds demo data
+//! and imports records; all logic lives in the `shared` crate.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// Operator tool for Wrapper App Sync.
+#[derive(Parser)]
+#[command(name = "wrapper-sync", version, about)]
+struct Cli {
+    /// DynamoDB table name.
+    #[arg(long, global = true, env = "TABLE_NAME", default_value = shared::config::DEFAULT_TABLE_NAME)]
+    table: String,
+    /// DynamoDB endpoint, e.g. http://127.0.0.1:8000 for DynamoDB Local.
+    #[arg(long, global = true, env = "DYNAMODB_ENDPOINT")]
+    endpoint: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, delete or describe the table.
+    Table {
+        #[command(subcommand)]
+        action: commands::table::TableAction,
+    },
+    /// Load deterministic demo data (tenants that already exist are left alone).
+    Seed(commands::seed::SeedArgs),
+    /// Import records from an NDJSON file (see docs/import-format.md).
+    Import(commands::import::ImportArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let store = commands::store(&cli.table, cli.endpoint.as_deref())?;
+    match cli.command {
+        Command::Table { action } => commands::table::run(&store, action).await,
+        Command::Seed(args) => commands::seed::run(&store, args).await,
+        Command::Import(args) => commands::import::run(&store, args).await,
+    }
+}

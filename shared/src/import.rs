@@ -1,1 +1,410 @@
-//! TODO
+//! Importing records from an NDJSON file (format: `docs/import-format.md`).
+//!
+//! Import is two passes. [`parse`] and [`check_against_store`] validate every line (JSON
+//! syntax, the record's shape and values, duplicates within the file, that tenant-scoped
+//! records name a tenant defined in the file or already stored, that a Kinde org code is not
+//! taken by another tenant) and report each problem with its line number. Only a file
+//! without problems is written (unless the caller chooses to skip invalid lines). [`apply`]
+//! then writes through the [`Writer`], which skips records that are already stored exactly
+//! as given, so importing the same file again changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::model::{
+    CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, Membership, Role, RoleAssignment, Tenant, User,
+    Validate,
+};
+use crate::store::writer::{WriteOutcome, Writer};
+use crate::store::{reader, Store, StoreError};
+
+/// Writes in flight at once during [`apply`].
+const IN_FLIGHT: usize = 8;
+
+/// One record of the file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportRecord {
+    /// An app of the catalog.
+    CatalogApp(CatalogApp),
+    /// A credit configuration (global when its `tenantId` is absent).
+    CreditConfig(CreditConfig),
+    /// A tenant.
+    Tenant(Tenant),
+    /// An entity of a tenant.
+    Entity(String, Entity),
+    /// A user of a tenant.
+    User(String, User),
+    /// A role of a tenant.
+    Role(String, Role),
+    /// A membership of a tenant.
+    Membership(String, Membership),
+    /// A role assignment of a tenant.
+    RoleAssignment(String, RoleAssignment),
+    /// A credit balance of a tenant.
+    CreditBalance(String, CreditBalance),
+    /// An entitlement of a tenant.
+    Entitlement(String, Entitlement),
+}
+
+impl ImportRecord {
+    /// The `type` name used in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CatalogApp(_) => "catalogApp",
+            Self::CreditConfig(_) => "creditConfig",
+            Self::Tenant(_) => "tenant",
+            Self::Entity(..) => "entity",
+            Self::User(..) => "user",
+            Self::Role(..) => "role",
+            Self::Membership(..) => "membership",
+            Self::RoleAssignment(..) => "roleAssignment",
+            Self::CreditBalance(..) => "creditBalance",
+            Self::Entitlement(..) => "entitlement",
+        }
+    }
+
+    /// The tenant a record belongs to, if it is tenant-scoped.
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Self::CatalogApp(_) => None,
+            Self::CreditConfig(config) => config.tenant_id.as_deref(),
+            Self::Tenant(tenant) => Some(&tenant.tenant_id),
+            Self::Entity(t, _)
+            | Self::User(t, _)
+            | Self::Role(t, _)
+            | Self::Membership(t, _)
+            | Self::RoleAssignment(t, _)
+            | Self::CreditBalance(t, _)
+            | Self::Entitlement(t, _) => Some(t),
+        }
+    }
+
+    /// What identifies the record, for duplicate detection.
+    fn identity(&self) -> String {
+        let scope = self.tenant_id().unwrap_or("-");
+        let id = match self {
+            Self::CatalogApp(app) => app.app_code.clone(),
+            Self::CreditConfig(config) => config.operation_code.clone(),
+            Self::Tenant(tenant) => tenant.tenant_id.clone(),
+            Self::Entity(_, e) => e.entity_id.clone(),
+            Self::User(_, u) => u.user_id.clone(),
+            Self::Role(_, r) => r.role_id.clone(),
+            Self::Membership(_, m) => m.membership_id.clone(),
+            Self::RoleAssignment(_, a) => a.assignment_id.clone(),
+            Self::CreditBalance(_, b) => b.entity_id.clone(),
+            Self::Entitlement(_, e) => e.app_code.clone(),
+        };
+        format!("{}\u{1f}{scope}\u{1f}{id}", self.kind())
+    }
+
+    /// Write order: platform data, tenants, then each tenant's records so that referenced
+    /// records usually exist before the records that reference them (parents before
+    /// children), which saves the writer follow-up updates.
+    fn rank(&self) -> (u8, i64) {
+        match self {
+            Self::CatalogApp(_) => (0, 0),
+            Self::CreditConfig(c) if c.tenant_id.is_none() => (1, 0),
+            Self::Tenant(_) => (2, 0),
+            Self::Entity(_, e) => (3, e.level()),
+            Self::User(..) => (4, 0),
+            Self::Role(..) => (5, 0),
+            Self::Membership(..) => (6, 0),
+            Self::RoleAssignment(..) => (7, 0),
+            Self::CreditBalance(..) => (8, 0),
+            Self::CreditConfig(_) => (9, 0),
+            Self::Entitlement(..) => (10, 0),
+        }
+    }
+}
+
+/// A record with the line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The record.
+    pub record: ImportRecord,
+}
+
+/// A problem with one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    record: serde_json::Value,
+}
+
+/// Parses and validates every line on its own and against the rest of the file. Blank
+/// lines are skipped. Returns the valid records and the problems found.
+pub fn parse(text: &str) -> (Vec<ImportLine>, Vec<LineError>) {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match parse_line(raw) {
+            Ok(record) => {
+                if let Some(first) = seen.insert(record.identity(), line) {
+                    errors.push(LineError { line, reason: format!("duplicate of the {} on line {first}", record.kind()) });
+                } else {
+                    records.push(ImportLine { line, record });
+                }
+            }
+            Err(reason) => errors.push(LineError { line, reason }),
+        }
+    }
+    (records, errors)
+}
+
+fn parse_line(raw: &str) -> Result<ImportRecord, String> {
+    let envelope: Envelope = serde_json::from_str(raw).map_err(|e| format!("not a valid import line: {e}"))?;
+    let tenant = |kind: &str| -> Result<String, String> {
+        match &envelope.tenant_id {
+            Some(t) if !t.is_empty() => Ok(t.clone()),
+            _ => Err(format!("{kind} needs a tenantId")),
+        }
+    };
+    let no_tenant = |kind: &str| -> Result<(), String> {
+        match envelope.tenant_id {
+            Some(_) => Err(format!("{kind} takes no tenantId beside the record")),
+            None => Ok(()),
+        }
+    };
+    let record = envelope.record.clone();
+    let parsed = match envelope.kind.as_str() {
+        "catalogApp" => no_tenant("catalogApp").and_then(|_| valid(record).map(ImportRecord::CatalogApp)),
+        "creditConfig" => no_tenant("creditConfig (put tenantId in the record)").and_then(|_| valid(record).map(ImportRecord::CreditConfig)),
+        "tenant" => no_tenant("tenant").and_then(|_| valid(record).map(ImportRecord::Tenant)),
+        "entity" => tenant("entity").and_then(|t| valid(record).map(|r| ImportRecord::Entity(t, r))),
+        "user" => tenant("user").and_then(|t| valid(record).map(|r| ImportRecord::User(t, r))),
+        "role" => tenant("role").and_then(|t| valid(record).map(|r| ImportRecord::Role(t, r))),
+        "membership" => tenant("membership").and_then(|t| valid(record).map(|r| ImportRecord::Membership(t, r))),
+        "roleAssignment" => tenant("roleAssignment").and_then(|t| valid(record).map(|r| ImportRecord::RoleAssignment(t, r))),
+        "creditBalance" => tenant("creditBalance").and_then(|t| valid(record).map(|r| ImportRecord::CreditBalance(t, r))),
+        "entitlement" => tenant("entitlement").and_then(|t| valid(record).map(|r| ImportRecord::Entitlement(t, r))),
+        other => Err(format!("unknown type {other:?}")),
+    }?;
+    if let Some(tenant) = parsed.tenant_id() {
+        if let Some(problem) = crate::model::id_problem(tenant) {
+            return Err(format!("tenantId: {problem}"));
+        }
+    }
+    Ok(parsed)
+}
+
+fn valid<R: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<R, String> {
+    let record: R = serde_json::from_value(value).map_err(|e| format!("record: {e}"))?;
+    let problems = record.problems();
+    if problems.is_empty() {
+        Ok(record)
+    } else {
+        Err(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// Checks what can only be checked against the store: every tenant-scoped record names a
+/// tenant defined in the file or already stored, and no tenant takes a Kinde org code that
+/// belongs to another tenant.
+pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Result<Vec<LineError>, StoreError> {
+    let defined: HashSet<&str> = records
+        .iter()
+        .filter_map(|l| match &l.record {
+            ImportRecord::Tenant(t) => Some(t.tenant_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut known: HashMap<String, bool> = HashMap::new();
+    let mut errors = Vec::new();
+    for line in records {
+        match &line.record {
+            ImportRecord::Tenant(tenant) => {
+                if let Some(owner) = reader::tenant_id_for_org(store, &tenant.kinde_org_id).await? {
+                    if owner != tenant.tenant_id {
+                        errors.push(LineError { line: line.line, reason: format!("kindeOrgId {} belongs to another tenant", tenant.kinde_org_id) });
+                    }
+                }
+            }
+            record => {
+                let Some(tenant) = record.tenant_id() else { continue };
+                if defined.contains(tenant) {
+                    continue;
+                }
+                let exists = match known.get(tenant) {
+                    Some(exists) => *exists,
+                    None => {
+                        let exists = reader::tenant(store, tenant).await?.is_some_and(|t| t.live().is_some());
+                        known.insert(tenant.to_owned(), exists);
+                        exists
+                    }
+                };
+                if !exists {
+                    errors.push(LineError { line: line.line, reason: format!("tenant {tenant} is neither in the file nor stored") });
+                }
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// What an import wrote, per record type and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// `(type, outcome)` -> number of records.
+    pub outcomes: BTreeMap<(String, String), usize>,
+    /// Records the writer refused, with their lines.
+    pub rejected: Vec<LineError>,
+}
+
+impl ImportReport {
+    /// Number of records with this outcome, over all types.
+    pub fn count(&self, outcome: WriteOutcome) -> usize {
+        let name = format!("{outcome:?}");
+        self.outcomes.iter().filter(|((_, o), _)| *o == name).map(|(_, n)| n).sum()
+    }
+}
+
+/// Writes validated records in dependency order through the writer. Records of one rank are
+/// written concurrently; `progress` is called once per record.
+pub async fn apply(
+    writer: &Writer,
+    mut records: Vec<ImportLine>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<ImportReport, StoreError> {
+    records.sort_by_key(|l| l.record.rank());
+    let mut report = ImportReport::default();
+    let mut start = 0;
+    while start < records.len() {
+        let rank = records[start].record.rank().0;
+        let end = records[start..].iter().position(|l| l.record.rank().0 != rank).map_or(records.len(), |n| start + n);
+        let results: Vec<(usize, &'static str, Result<WriteOutcome, StoreError>)> = stream::iter(&records[start..end])
+            .map(|line| async move {
+                let outcome = write(writer, &line.record).await;
+                progress();
+                (line.line, line.record.kind(), outcome)
+            })
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await;
+        for (line, kind, result) in results {
+            match result {
+                Ok(outcome) => *report.outcomes.entry((kind.to_owned(), format!("{outcome:?}"))).or_default() += 1,
+                Err(StoreError::Rejected(reason)) => report.rejected.push(LineError { line, reason }),
+                Err(other) => return Err(other),
+            }
+        }
+        start = end;
+    }
+    Ok(report)
+}
+
+async fn write(writer: &Writer, record: &ImportRecord) -> Result<WriteOutcome, StoreError> {
+    match record {
+        ImportRecord::CatalogApp(app) => writer.put_catalog_app(app).await,
+        ImportRecord::CreditConfig(config) => writer.put_credit_config(config).await,
+        ImportRecord::Tenant(tenant) => writer.put_tenant(tenant).await,
+        ImportRecord::Entity(t, entity) => writer.put_entity(t, entity).await,
+        ImportRecord::User(t, user) => writer.put_user(t, user).await,
+        ImportRecord::Role(t, role) => writer.put_role(t, role).await,
+        ImportRecord::Membership(t, membership) => writer.put_membership(t, membership).await,
+        ImportRecord::RoleAssignment(t, assignment) => writer.put_role_assignment(t, assignment).await,
+        ImportRecord::CreditBalance(t, balance) => writer.put_credit_balance(t, balance).await,
+        ImportRecord::Entitlement(t, entitlement) => writer.put_entitlement(t, entitlement).await,
+    }
+}
+
+/// Renders data sets as import lines (used by `wrapper-sync export-seed` and the tests).
+pub fn to_lines(platform: &crate::store::bulk::PlatformDataset, tenants: &[crate::store::bulk::TenantDataset]) -> String {
+    use serde_json::json;
+    let mut out = String::new();
+    let mut push = |kind: &str, tenant: Option<&str>, record: serde_json::Value| {
+        let line = match tenant {
+            Some(t) => json!({ "type": kind, "tenantId": t, "record": record }),
+            None => json!({ "type": kind, "record": record }),
+        };
+        out.push_str(&line.to_string());
+        out.push('\n');
+    };
+    for app in &platform.catalog {
+        push("catalogApp", None, json_of(app));
+    }
+    for config in &platform.global_credit_configs {
+        push("creditConfig", None, json_of(config));
+    }
+    for data in tenants {
+        let t = data.tenant.tenant_id.as_str();
+        push("tenant", None, json_of(&data.tenant));
+        data.entities.iter().for_each(|r| push("entity", Some(t), json_of(r)));
+        data.users.iter().for_each(|r| push("user", Some(t), json_of(r)));
+        data.roles.iter().for_each(|r| push("role", Some(t), json_of(r)));
+        data.memberships.iter().for_each(|r| push("membership", Some(t), json_of(r)));
+        data.role_assignments.iter().for_each(|r| push("roleAssignment", Some(t), json_of(r)));
+        data.credit_balances.iter().for_each(|r| push("creditBalance", Some(t), json_of(r)));
+        data.credit_configs.iter().for_each(|r| push("creditConfig", None, json_of(r)));
+        data.entitlements.iter().for_each(|r| push("entitlement", Some(t), json_of(r)));
+    }
+    out
+}
+
+fn json_of<T: serde::Serialize>(record: &T) -> serde_json::Value {
+    serde_json::to_value(record).expect("records serialize to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: &str = r#"{"type":"user","tenantId":"t1","record":{"userId":"u1","email":"a@b.example","createdAt":"2026-01-01T00:00:00Z"}}"#;
+
+    #[test]
+    fn good_lines_parse() {
+        let (records, errors) = parse(&format!("{USER}\n\n"));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].line, 1);
+    }
+
+    #[test]
+    fn each_problem_names_its_line() {
+        let text = [
+            USER,
+            "{not json",
+            r#"{"type":"user","record":{"userId":"u2","email":"a@b.example","createdAt":"2026-01-01T00:00:00Z"}}"#,
+            r#"{"type":"user","tenantId":"t1","record":{"userId":"u3","email":"a@b.example","createdAt":"2026-01-01T00:00:00Z","nickname":"x"}}"#,
+            r#"{"type":"user","tenantId":"t1","record":{"userId":"","email":"a@b.example","createdAt":"2026-01-01T00:00:00Z"}}"#,
+            r#"{"type":"widget","record":{}}"#,
+            USER,
+        ]
+        .join("\n");
+        let (records, errors) = parse(&text);
+        assert_eq!(records.len(), 1);
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
+        assert!(errors[1].reason.contains("needs a tenantId"));
+        assert!(errors[2].reason.contains("unknown field `nickname`"));
+        assert!(errors[3].reason.contains("userId: must not be empty"));
+        assert!(errors[5].reason.contains("duplicate of the user on line 1"));
+    }
+}
