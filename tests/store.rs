@@ -6,7 +6,9 @@ use std::str::FromStr;
 use integration_tests::*;
 use rust_decimal::Decimal;
 use serde_json::json;
-use shared::model::{CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, Membership, Role, RoleAssignment, User};
+use shared::model::{
+    CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, Membership, Role, RoleAssignment, User,
+};
 use shared::store::item::{credit_balance_sk, entity_sk, membership_sk, role_assignment_sk, role_sk, user_sk};
 use shared::store::keys::Collection;
 use shared::store::query::{self, ListMode, ListRequest};
@@ -21,9 +23,14 @@ async fn every_record_type_round_trips() {
     let store = fresh_store().await;
     let w = writer(&store);
     let tenant = shared::model::Tenant {
-        settings: Some(serde_json::from_value(json!({ "locale": "de-DE", "nested": { "b": 2, "a": [1, "x", null] } })).unwrap()),
-        subscription: Some(serde_json::from_value(json!({ "plan": "pro", "status": "active", "billingCycle": "monthly",
-            "currentPeriodStart": "2026-01-01T00:00:00Z", "currentPeriodEnd": "2026-02-01T00:00:00Z" })).unwrap()),
+        settings: Some(
+            serde_json::from_value(json!({ "locale": "de-DE", "nested": { "b": 2, "a": [1, "x", null] } })).unwrap(),
+        ),
+        subscription: Some(
+            serde_json::from_value(json!({ "plan": "pro", "status": "active", "billingCycle": "monthly",
+            "currentPeriodStart": "2026-01-01T00:00:00Z", "currentPeriodEnd": "2026-02-01T00:00:00Z" }))
+            .unwrap(),
+        ),
         trial_ends_at: Some(at("2025-01-15T00:00:00Z")),
         ..tenant(T, "org_one")
     };
@@ -97,10 +104,12 @@ async fn every_record_type_round_trips() {
     let read_role = reader::get_record::<Role>(&store, T, &role_sk("r1")).await.unwrap().unwrap();
     assert_eq!(read_role.rec.as_ref(), Some(&role));
     assert_eq!(read_role.der.app_codes, vec!["crm"]);
-    let read_assignment = reader::get_record::<RoleAssignment>(&store, T, &role_assignment_sk("u1", "a1")).await.unwrap().unwrap();
+    let read_assignment =
+        reader::get_record::<RoleAssignment>(&store, T, &role_assignment_sk("u1", "a1")).await.unwrap().unwrap();
     assert_eq!(read_assignment.rec.as_ref(), Some(&assignment));
     assert!(read_assignment.der.refs_ok);
-    let read_membership = reader::get_record::<Membership>(&store, T, &membership_sk("u1", "m1")).await.unwrap().unwrap();
+    let read_membership =
+        reader::get_record::<Membership>(&store, T, &membership_sk("u1", "m1")).await.unwrap().unwrap();
     assert_eq!(read_membership.rec.as_ref(), Some(&membership));
     assert_eq!(read_membership.der.entity_name.as_deref(), Some("Berlin"));
     assert_eq!(read_membership.der.entity_code.as_deref(), Some("BER"));
@@ -252,13 +261,15 @@ async fn deletes_leave_tombstones_that_normal_reads_skip() {
     w.put_user(T, &user("gone", "2025-01-02T00:00:00Z")).await.unwrap();
     w.delete_user(T, "gone").await.unwrap();
 
-    let page = query::list::<User>(&store, T, ListMode::All, &ListRequest { limit: 10, ..Default::default() }).await.unwrap();
+    let page =
+        query::list::<User>(&store, T, ListMode::All, &ListRequest { limit: 10, ..Default::default() }).await.unwrap();
     let ids: Vec<&str> = page.items.iter().filter_map(|s| s.live()).map(|u| u.user_id.as_str()).collect();
     assert_eq!(ids, vec!["keep"]);
 
-    let changed = query::list::<User>(&store, T, ListMode::ChangedSince(mark), &ListRequest { limit: 10, ..Default::default() })
-        .await
-        .unwrap();
+    let changed =
+        query::list::<User>(&store, T, ListMode::ChangedSince(mark), &ListRequest { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
     let tombstones: Vec<_> = changed.items.iter().filter(|s| s.is_tombstone()).collect();
     assert_eq!(tombstones.len(), 1);
     let tombstone = tombstones[0];

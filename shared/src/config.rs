@@ -83,11 +83,9 @@ impl StoreConfig {
             (None, None) => return Err(ConfigError::Missing("AWS_REGION")),
         };
         let credentials = match (lookup("AWS_ACCESS_KEY_ID"), lookup("AWS_SECRET_ACCESS_KEY")) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(StaticCredentials {
-                access_key_id,
-                secret_access_key,
-                session_token: lookup("AWS_SESSION_TOKEN"),
-            }),
+            (Some(access_key_id), Some(secret_access_key)) => {
+                Some(StaticCredentials { access_key_id, secret_access_key, session_token: lookup("AWS_SESSION_TOKEN") })
+            }
             _ => None,
         };
         Ok(Self {
@@ -105,18 +103,13 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
     #[test]
     fn local_endpoint_needs_no_region_or_credentials() {
-        let config =
-            StoreConfig::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000")]))
-                .unwrap();
+        let config = StoreConfig::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000")])).unwrap();
         assert_eq!(config.region, DEFAULT_LOCAL_REGION);
         assert_eq!(config.table_name, DEFAULT_TABLE_NAME);
         assert!(config.credentials.is_none());
@@ -124,22 +117,13 @@ mod tests {
 
     #[test]
     fn aws_needs_a_region() {
-        assert!(matches!(
-            StoreConfig::from_lookup(lookup(&[])),
-            Err(ConfigError::Missing("AWS_REGION"))
-        ));
+        assert!(matches!(StoreConfig::from_lookup(lookup(&[])), Err(ConfigError::Missing("AWS_REGION"))));
     }
 
     #[test]
     fn endpoint_must_be_a_url() {
         let result = StoreConfig::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "127.0.0.1:8000")]));
-        assert!(matches!(
-            result,
-            Err(ConfigError::Invalid {
-                name: "DYNAMODB_ENDPOINT",
-                ..
-            })
-        ));
+        assert!(matches!(result, Err(ConfigError::Invalid { name: "DYNAMODB_ENDPOINT", .. })));
     }
 
     #[test]

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use futures::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -20,9 +19,6 @@ use crate::model::{
 };
 use crate::store::writer::{WriteOutcome, Writer};
 use crate::store::{reader, Store, StoreError};
-
-/// Writes in flight at once during [`apply`].
-const IN_FLIGHT: usize = 8;
 
 /// One record of the file, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,7 +164,10 @@ pub fn parse(text: &str) -> (Vec<ImportLine>, Vec<LineError>) {
         match parse_line(raw) {
             Ok(record) => {
                 if let Some(first) = seen.insert(record.identity(), line) {
-                    errors.push(LineError { line, reason: format!("duplicate of the {} on line {first}", record.kind()) });
+                    errors.push(LineError {
+                        line,
+                        reason: format!("duplicate of the {} on line {first}", record.kind()),
+                    });
                 } else {
                     records.push(ImportLine { line, record });
                 }
@@ -196,14 +195,19 @@ fn parse_line(raw: &str) -> Result<ImportRecord, String> {
     let record = envelope.record.clone();
     let parsed = match envelope.kind.as_str() {
         "catalogApp" => no_tenant("catalogApp").and_then(|_| valid(record).map(ImportRecord::CatalogApp)),
-        "creditConfig" => no_tenant("creditConfig (put tenantId in the record)").and_then(|_| valid(record).map(ImportRecord::CreditConfig)),
+        "creditConfig" => no_tenant("creditConfig (put tenantId in the record)")
+            .and_then(|_| valid(record).map(ImportRecord::CreditConfig)),
         "tenant" => no_tenant("tenant").and_then(|_| valid(record).map(ImportRecord::Tenant)),
         "entity" => tenant("entity").and_then(|t| valid(record).map(|r| ImportRecord::Entity(t, r))),
         "user" => tenant("user").and_then(|t| valid(record).map(|r| ImportRecord::User(t, r))),
         "role" => tenant("role").and_then(|t| valid(record).map(|r| ImportRecord::Role(t, r))),
         "membership" => tenant("membership").and_then(|t| valid(record).map(|r| ImportRecord::Membership(t, r))),
-        "roleAssignment" => tenant("roleAssignment").and_then(|t| valid(record).map(|r| ImportRecord::RoleAssignment(t, r))),
-        "creditBalance" => tenant("creditBalance").and_then(|t| valid(record).map(|r| ImportRecord::CreditBalance(t, r))),
+        "roleAssignment" => {
+            tenant("roleAssignment").and_then(|t| valid(record).map(|r| ImportRecord::RoleAssignment(t, r)))
+        }
+        "creditBalance" => {
+            tenant("creditBalance").and_then(|t| valid(record).map(|r| ImportRecord::CreditBalance(t, r)))
+        }
         "entitlement" => tenant("entitlement").and_then(|t| valid(record).map(|r| ImportRecord::Entitlement(t, r))),
         other => Err(format!("unknown type {other:?}")),
     }?;
@@ -243,7 +247,10 @@ pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Resul
             ImportRecord::Tenant(tenant) => {
                 if let Some(owner) = reader::tenant_id_for_org(store, &tenant.kinde_org_id).await? {
                     if owner != tenant.tenant_id {
-                        errors.push(LineError { line: line.line, reason: format!("kindeOrgId {} belongs to another tenant", tenant.kinde_org_id) });
+                        errors.push(LineError {
+                            line: line.line,
+                            reason: format!("kindeOrgId {} belongs to another tenant", tenant.kinde_org_id),
+                        });
                     }
                 }
             }
@@ -261,7 +268,10 @@ pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Resul
                     }
                 };
                 if !exists {
-                    errors.push(LineError { line: line.line, reason: format!("tenant {tenant} is neither in the file nor stored") });
+                    errors.push(LineError {
+                        line: line.line,
+                        reason: format!("tenant {tenant} is neither in the file nor stored"),
+                    });
                 }
             }
         }
@@ -286,8 +296,9 @@ impl ImportReport {
     }
 }
 
-/// Writes validated records in dependency order through the writer. Records of one rank are
-/// written concurrently; `progress` is called once per record.
+/// Writes validated records in dependency order through the writer, one at a time: the
+/// writer serializes creations within a tenant anyway (see `store::writer`), so concurrent
+/// writes would only contend. `progress` is called once per record.
 pub async fn apply(
     writer: &Writer,
     mut records: Vec<ImportLine>,
@@ -295,27 +306,14 @@ pub async fn apply(
 ) -> Result<ImportReport, StoreError> {
     records.sort_by_key(|l| l.record.rank());
     let mut report = ImportReport::default();
-    let mut start = 0;
-    while start < records.len() {
-        let rank = records[start].record.rank().0;
-        let end = records[start..].iter().position(|l| l.record.rank().0 != rank).map_or(records.len(), |n| start + n);
-        let results: Vec<(usize, &'static str, Result<WriteOutcome, StoreError>)> = stream::iter(&records[start..end])
-            .map(|line| async move {
-                let outcome = write(writer, &line.record).await;
-                progress();
-                (line.line, line.record.kind(), outcome)
-            })
-            .buffered(IN_FLIGHT)
-            .collect()
-            .await;
-        for (line, kind, result) in results {
-            match result {
-                Ok(outcome) => *report.outcomes.entry((kind.to_owned(), format!("{outcome:?}"))).or_default() += 1,
-                Err(StoreError::Rejected(reason)) => report.rejected.push(LineError { line, reason }),
-                Err(other) => return Err(other),
-            }
+    for line in &records {
+        let result = write(writer, &line.record).await;
+        progress();
+        match result {
+            Ok(outcome) => *report.outcomes.entry((line.record.kind().to_owned(), format!("{outcome:?}"))).or_default() += 1,
+            Err(StoreError::Rejected(reason)) => report.rejected.push(LineError { line: line.line, reason }),
+            Err(other) => return Err(other),
         }
-        start = end;
     }
     Ok(report)
 }
@@ -336,7 +334,10 @@ async fn write(writer: &Writer, record: &ImportRecord) -> Result<WriteOutcome, S
 }
 
 /// Renders data sets as import lines (used by `wrapper-sync export-seed` and the tests).
-pub fn to_lines(platform: &crate::store::bulk::PlatformDataset, tenants: &[crate::store::bulk::TenantDataset]) -> String {
+pub fn to_lines(
+    platform: &crate::store::bulk::PlatformDataset,
+    tenants: &[crate::store::bulk::TenantDataset],
+) -> String {
     use serde_json::json;
     let mut out = String::new();
     let mut push = |kind: &str, tenant: Option<&str>, record: serde_json::Value| {

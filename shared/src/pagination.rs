@@ -51,11 +51,7 @@ pub struct CursorScope {
 impl CursorScope {
     /// A scope for `route` of `tenant_id` with no filters yet.
     pub fn new(route: &str, tenant_id: &str) -> Self {
-        Self {
-            route: route.to_owned(),
-            tenant_id: tenant_id.to_owned(),
-            filters: BTreeMap::new(),
-        }
+        Self { route: route.to_owned(), tenant_id: tenant_id.to_owned(), filters: BTreeMap::new() }
     }
 
     /// Adds an effective filter value.
@@ -125,15 +121,11 @@ impl SigningKey {
             return Err(format!("must be at least {MIN_KEY_LEN} bytes"));
         }
         let id = hex::encode(&Sha256::digest(secret)[..4]);
-        Ok(Self {
-            id,
-            secret: secret.to_vec(),
-        })
+        Ok(Self { id, secret: secret.to_vec() })
     }
 
     fn tag(&self, message: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
         mac.update(message);
         mac.finalize().into_bytes().to_vec()
     }
@@ -154,19 +146,11 @@ impl CursorCodec {
 
     /// Encodes a position within `scope`.
     pub fn encode(&self, scope: &CursorScope, position: &CursorPosition) -> String {
-        let payload = Payload {
-            v: 1,
-            kid: self.current.id.clone(),
-            s: scope.fingerprint(),
-            position: position.clone(),
-        };
+        let payload =
+            Payload { v: 1, kid: self.current.id.clone(), s: scope.fingerprint(), position: position.clone() };
         let json = serde_json::to_vec(&payload).expect("cursor payload serializes");
         let tag = self.current.tag(&json);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&json),
-            URL_SAFE_NO_PAD.encode(tag)
-        )
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// Decodes a cursor and checks that it was signed by a configured key and belongs to
@@ -176,12 +160,8 @@ impl CursorCodec {
             return Err(CursorError::Malformed);
         }
         let (body, tag) = cursor.split_once('.').ok_or(CursorError::Malformed)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| CursorError::Malformed)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| CursorError::Malformed)?;
+        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| CursorError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError::Malformed)?;
         let payload: Payload = serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)?;
         if payload.v != 1 {
             return Err(CursorError::Malformed);
@@ -191,11 +171,9 @@ impl CursorCodec {
             .flatten()
             .find(|key| key.id == payload.kid)
             .ok_or(CursorError::BadSignature)?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.secret)
-            .expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.secret).expect("HMAC takes keys of any length");
         mac.update(&json);
-        mac.verify_slice(&tag)
-            .map_err(|_| CursorError::BadSignature)?;
+        mac.verify_slice(&tag).map_err(|_| CursorError::BadSignature)?;
         if payload.s != scope.fingerprint() {
             return Err(CursorError::Mismatch);
         }
@@ -213,11 +191,7 @@ mod tests {
 
     fn position() -> CursorPosition {
         CursorPosition {
-            last_key: [
-                ("PK".to_owned(), "TENANT#t1".to_owned()),
-                ("SK".to_owned(), "USER#u1".to_owned()),
-            ]
-            .into(),
+            last_key: [("PK".to_owned(), "TENANT#t1".to_owned()), ("SK".to_owned(), "USER#u1".to_owned())].into(),
             page: 2,
             watermark: None,
         }
@@ -243,18 +217,9 @@ mod tests {
         let at = json.iter().position(|b| *b == b'2').unwrap();
         json[at] = b'3';
         let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), tag);
-        assert_eq!(
-            codec.decode(&scope(), &forged),
-            Err(CursorError::BadSignature)
-        );
-        assert_eq!(
-            codec.decode(&scope(), "not-a-cursor"),
-            Err(CursorError::Malformed)
-        );
-        assert_eq!(
-            codec.decode(&scope(), &"a".repeat(3000)),
-            Err(CursorError::Malformed)
-        );
+        assert_eq!(codec.decode(&scope(), &forged), Err(CursorError::BadSignature));
+        assert_eq!(codec.decode(&scope(), "not-a-cursor"), Err(CursorError::Malformed));
+        assert_eq!(codec.decode(&scope(), &"a".repeat(3000)), Err(CursorError::Malformed));
     }
 
     #[test]
@@ -278,10 +243,7 @@ mod tests {
         let rotating = CursorCodec::new(key(2), Some(key(1)));
         assert_eq!(rotating.decode(&scope(), &cursor), Ok(position()));
         let rotated = CursorCodec::new(key(2), None);
-        assert_eq!(
-            rotated.decode(&scope(), &cursor),
-            Err(CursorError::BadSignature)
-        );
+        assert_eq!(rotated.decode(&scope(), &cursor), Err(CursorError::BadSignature));
     }
 
     #[test]

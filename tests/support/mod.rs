@@ -48,12 +48,16 @@ fn build<T: serde::de::DeserializeOwned>(value: Value) -> T {
 
 /// A tenant with the given id and Kinde org code.
 pub fn tenant(id: &str, org: &str) -> Tenant {
-    build(json!({ "tenantId": id, "companyName": format!("Company {id}"), "kindeOrgId": org, "createdAt": "2025-01-01T00:00:00Z" }))
+    build(
+        json!({ "tenantId": id, "companyName": format!("Company {id}"), "kindeOrgId": org, "createdAt": "2025-01-01T00:00:00Z" }),
+    )
 }
 
 /// A user created at `created`.
 pub fn user(id: &str, created: &str) -> User {
-    build(json!({ "userId": id, "email": format!("{id}@example.com"), "firstName": "Test", "lastName": id, "createdAt": created }))
+    build(
+        json!({ "userId": id, "email": format!("{id}@example.com"), "firstName": "Test", "lastName": id, "createdAt": created }),
+    )
 }
 
 /// An entity under `parent`.

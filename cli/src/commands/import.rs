@@ -48,5 +48,9 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         report.rejected.len(),
         errors.len()
     );
-    if report.rejected.is_empty() { Ok(()) } else { anyhow::bail!("{} record(s) were refused by the writer", report.rejected.len()) }
+    if report.rejected.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} record(s) were refused by the writer", report.rejected.len())
+    }
 }

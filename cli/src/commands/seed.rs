@@ -78,8 +78,12 @@ pub async fn run(store: &Store, args: SeedArgs) -> anyhow::Result<()> {
 }
 
 async fn load(store: &Store, tenant: &TenantDataset, at: Timestamp) -> anyhow::Result<&'static str> {
-    let total = (tenant.users.len() + tenant.entities.len() + tenant.roles.len() + tenant.role_assignments.len()
-        + tenant.memberships.len() + tenant.credit_balances.len()) as u64;
+    let total = (tenant.users.len()
+        + tenant.entities.len()
+        + tenant.roles.len()
+        + tenant.role_assignments.len()
+        + tenant.memberships.len()
+        + tenant.credit_balances.len()) as u64;
     let bar = if total > 2_000 { ProgressBar::new(total) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} items ({per_sec}, eta {eta})")

@@ -40,14 +40,7 @@ impl CatalogApp {
     pub fn operations(&self) -> impl Iterator<Item = (String, &CatalogModule, &CatalogPermission)> {
         self.modules.iter().flat_map(move |module| {
             module.permissions.iter().map(move |permission| {
-                (
-                    format!(
-                        "{}.{}.{}",
-                        self.app_code, module.module_code, permission.code
-                    ),
-                    module,
-                    permission,
-                )
+                (format!("{}.{}.{}", self.app_code, module.module_code, permission.code), module, permission)
             })
         })
     }

@@ -100,11 +100,7 @@ impl Validate for CreditBalance {
         check_amount(&mut check, "availableCredits", self.available_credits);
         for (app, totals) in &self.app_totals {
             check.app_code(&format!("appTotals.{app}"), app);
-            check_amount(
-                &mut check,
-                &format!("appTotals.{app}.allocated"),
-                totals.allocated,
-            );
+            check_amount(&mut check, &format!("appTotals.{app}.allocated"), totals.allocated);
             check_amount(&mut check, &format!("appTotals.{app}.used"), totals.used);
         }
         check.finish()

@@ -114,10 +114,7 @@ impl Validate for Membership {
 
 /// R3 over a user's memberships: the earliest (by `createdAt`, then `membershipId`) active
 /// primary membership with a non-empty `employeeId` decides; otherwise the user id.
-pub fn employee_code<'a>(
-    user_id: &str,
-    memberships: impl IntoIterator<Item = &'a Membership>,
-) -> String {
+pub fn employee_code<'a>(user_id: &str, memberships: impl IntoIterator<Item = &'a Membership>) -> String {
     memberships
         .into_iter()
         .filter(|m| m.is_active_primary())

@@ -69,12 +69,8 @@ impl Role {
     /// Apps for which the role grants at least one permission: what the `appCode` filter of
     /// `GET /roles` matches on.
     pub fn covered_apps(&self) -> Vec<String> {
-        let mut apps: Vec<String> = self
-            .permissions
-            .keys()
-            .filter(|app| !self.flattened_permissions(Some(app)).is_empty())
-            .cloned()
-            .collect();
+        let mut apps: Vec<String> =
+            self.permissions.keys().filter(|app| !self.flattened_permissions(Some(app)).is_empty()).cloned().collect();
         apps.sort();
         apps
     }
@@ -175,14 +171,8 @@ mod tests {
             "crm": { "leads": ["read", "create", "read"], "deals": "all" },
             "hr": { "people": ["view", 3] }
         }));
-        assert_eq!(
-            role.flattened_permissions(None),
-            vec!["crm.leads.create", "crm.leads.read", "hr.people.view"]
-        );
-        assert_eq!(
-            role.flattened_permissions(Some("hr")),
-            vec!["hr.people.view"]
-        );
+        assert_eq!(role.flattened_permissions(None), vec!["crm.leads.create", "crm.leads.read", "hr.people.view"]);
+        assert_eq!(role.flattened_permissions(Some("hr")), vec!["hr.people.view"]);
     }
 
     #[test]

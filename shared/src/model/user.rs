@@ -89,10 +89,7 @@ impl Validate for User {
         let mut check = Checker::default();
         check.id("userId", &self.user_id);
         check.opt_id("kindeUserId", self.kinde_user_id.as_deref());
-        check.opt_id(
-            "primaryOrganizationId",
-            self.primary_organization_id.as_deref(),
-        );
+        check.opt_id("primaryOrganizationId", self.primary_organization_id.as_deref());
         if !self.email.contains('@') {
             check.fail("email", "must be an email address");
         }

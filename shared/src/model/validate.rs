@@ -40,10 +40,7 @@ pub struct Checker {
 impl Checker {
     /// Records a problem with `field`.
     pub fn fail(&mut self, field: &str, problem: impl Into<String>) {
-        self.problems.push(Problem {
-            field: field.to_owned(),
-            problem: problem.into(),
-        });
+        self.problems.push(Problem { field: field.to_owned(), problem: problem.into() });
     }
 
     /// An identifier: 1 to 128 characters, no control characters.
@@ -111,14 +108,8 @@ mod tests {
     #[test]
     fn ids_follow_the_contract() {
         assert_eq!(id_problem(""), Some("must not be empty"));
-        assert_eq!(
-            id_problem(&"x".repeat(129)),
-            Some("must be at most 128 characters")
-        );
-        assert_eq!(
-            id_problem("a\u{7}b"),
-            Some("must not contain control characters")
-        );
+        assert_eq!(id_problem(&"x".repeat(129)), Some("must be at most 128 characters"));
+        assert_eq!(id_problem("a\u{7}b"), Some("must not contain control characters"));
         assert_eq!(id_problem("6f0c2c1e-1c1b-4d52-9f0e-2d8a4c9b7e11"), None);
     }
 

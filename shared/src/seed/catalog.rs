@@ -3,12 +3,8 @@
 use crate::model::{AppStatus, CatalogApp, CatalogModule, CatalogPermission};
 
 /// (app code, app name, status, [(module code, module name, core, [permission codes])]).
-type AppSpec = (
-    &'static str,
-    &'static str,
-    AppStatus,
-    &'static [(&'static str, &'static str, bool, &'static [&'static str])],
-);
+type AppSpec =
+    (&'static str, &'static str, AppStatus, &'static [(&'static str, &'static str, bool, &'static [&'static str])]);
 
 const APPS: &[AppSpec] = &[
     (
@@ -16,24 +12,9 @@ const APPS: &[AppSpec] = &[
         "Customer Relationship Management",
         AppStatus::Active,
         &[
-            (
-                "contacts",
-                "Contacts",
-                true,
-                &["read", "create", "update", "delete", "export"],
-            ),
-            (
-                "leads",
-                "Leads",
-                true,
-                &["read", "create", "convert", "assign"],
-            ),
-            (
-                "deals",
-                "Deals",
-                false,
-                &["read", "create", "update", "close"],
-            ),
+            ("contacts", "Contacts", true, &["read", "create", "update", "delete", "export"]),
+            ("leads", "Leads", true, &["read", "create", "convert", "assign"]),
+            ("deals", "Deals", false, &["read", "create", "update", "close"]),
             ("campaigns", "Campaigns", false, &["read", "send"]),
         ],
     ),
@@ -42,25 +23,10 @@ const APPS: &[AppSpec] = &[
         "Human Resources",
         AppStatus::Active,
         &[
-            (
-                "employees",
-                "Employees",
-                true,
-                &["read", "create", "update", "terminate"],
-            ),
-            (
-                "leave",
-                "Leave Management",
-                true,
-                &["request", "approve", "read"],
-            ),
+            ("employees", "Employees", true, &["read", "create", "update", "terminate"]),
+            ("leave", "Leave Management", true, &["request", "approve", "read"]),
             ("payroll", "Payroll", false, &["run", "read", "export"]),
-            (
-                "recruiting",
-                "Recruiting",
-                false,
-                &["post_job", "review_candidate"],
-            ),
+            ("recruiting", "Recruiting", false, &["post_job", "review_candidate"]),
         ],
     ),
     (
@@ -69,12 +35,7 @@ const APPS: &[AppSpec] = &[
         AppStatus::Active,
         &[
             ("partners", "Partners", true, &["read", "invite", "approve"]),
-            (
-                "commissions",
-                "Commissions",
-                true,
-                &["read", "calculate", "payout"],
-            ),
+            ("commissions", "Commissions", true, &["read", "calculate", "payout"]),
             ("links", "Tracking Links", false, &["create", "track"]),
         ],
     ),
@@ -83,18 +44,8 @@ const APPS: &[AppSpec] = &[
         "Operations",
         AppStatus::Active,
         &[
-            (
-                "projects",
-                "Projects",
-                true,
-                &["read", "create", "update", "archive"],
-            ),
-            (
-                "tasks",
-                "Tasks",
-                true,
-                &["read", "create", "assign", "complete"],
-            ),
+            ("projects", "Projects", true, &["read", "create", "update", "archive"]),
+            ("tasks", "Tasks", true, &["read", "create", "assign", "complete"]),
             ("timesheets", "Timesheets", false, &["submit", "approve"]),
         ],
     ),
@@ -103,19 +54,9 @@ const APPS: &[AppSpec] = &[
         "Accounting",
         AppStatus::Active,
         &[
-            (
-                "invoices",
-                "Invoices",
-                true,
-                &["read", "create", "send", "void"],
-            ),
+            ("invoices", "Invoices", true, &["read", "create", "send", "void"]),
             ("payments", "Payments", true, &["read", "record", "refund"]),
-            (
-                "reports",
-                "Financial Reports",
-                false,
-                &["generate", "export"],
-            ),
+            ("reports", "Financial Reports", false, &["generate", "export"]),
             ("ledger", "General Ledger", false, &["read", "post"]),
         ],
     ),
@@ -124,19 +65,9 @@ const APPS: &[AppSpec] = &[
         "Inventory",
         AppStatus::Active,
         &[
-            (
-                "items",
-                "Items",
-                true,
-                &["read", "create", "update", "adjust"],
-            ),
+            ("items", "Items", true, &["read", "create", "update", "adjust"]),
             ("warehouses", "Warehouses", true, &["read", "create"]),
-            (
-                "orders",
-                "Purchase Orders",
-                false,
-                &["read", "create", "fulfill"],
-            ),
+            ("orders", "Purchase Orders", false, &["read", "create", "fulfill"]),
             ("stocktake", "Stocktake", false, &["start", "reconcile"]),
         ],
     ),
@@ -168,26 +99,24 @@ pub fn catalog() -> Vec<CatalogApp> {
             status: *status,
             modules: modules
                 .iter()
-                .map(
-                    |(module_code, module_name, is_core, permissions)| CatalogModule {
-                        module_code: (*module_code).to_owned(),
-                        module_name: (*module_name).to_owned(),
-                        description: format!("{module_name} in {name}"),
-                        is_core: *is_core,
-                        permissions: permissions
-                            .iter()
-                            .map(|code| CatalogPermission {
-                                code: (*code).to_owned(),
-                                name: format!("{} {}", humanize(code), module_name.to_lowercase()),
-                                description: format!(
-                                    "Allows a user to {} {}",
-                                    code.replace('_', " "),
-                                    module_name.to_lowercase()
-                                ),
-                            })
-                            .collect(),
-                    },
-                )
+                .map(|(module_code, module_name, is_core, permissions)| CatalogModule {
+                    module_code: (*module_code).to_owned(),
+                    module_name: (*module_name).to_owned(),
+                    description: format!("{module_name} in {name}"),
+                    is_core: *is_core,
+                    permissions: permissions
+                        .iter()
+                        .map(|code| CatalogPermission {
+                            code: (*code).to_owned(),
+                            name: format!("{} {}", humanize(code), module_name.to_lowercase()),
+                            description: format!(
+                                "Allows a user to {} {}",
+                                code.replace('_', " "),
+                                module_name.to_lowercase()
+                            ),
+                        })
+                        .collect(),
+                })
                 .collect(),
         })
         .collect()

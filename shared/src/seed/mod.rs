@@ -22,8 +22,8 @@ use serde_json::json;
 pub use catalog::catalog;
 
 use crate::model::{
-    AppCreditTotals, CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityType,
-    JsonObject, Membership, MembershipStatus, Role, RoleAssignment, Subscription, Tenant, User,
+    AppCreditTotals, CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityType, JsonObject, Membership,
+    MembershipStatus, Role, RoleAssignment, Subscription, Tenant, User,
 };
 use crate::store::bulk::{PlatformDataset, TenantDataset};
 use crate::time::Timestamp;
@@ -108,11 +108,7 @@ const TENANTS: &[TenantSpec] = &[
         users: 45,
         active: true,
         plan: "professional",
-        entitlements: &[
-            ("crm", true, false),
-            ("hr", true, false),
-            ("accounting", true, true),
-        ],
+        entitlements: &[("crm", true, false), ("hr", true, false), ("accounting", true, true)],
     },
     TenantSpec {
         name: "Initech",
@@ -140,14 +136,8 @@ const TENANTS: &[TenantSpec] = &[
 pub fn generate(options: &SeedOptions) -> SeedData {
     let mut gen = Gen::new(options.seed);
     let catalog = catalog();
-    let platform = PlatformDataset {
-        global_credit_configs: gen.global_configs(&catalog),
-        catalog: catalog.clone(),
-    };
-    let mut tenants: Vec<TenantDataset> = TENANTS
-        .iter()
-        .map(|spec| gen.tenant(spec, &catalog))
-        .collect();
+    let platform = PlatformDataset { global_credit_configs: gen.global_configs(&catalog), catalog: catalog.clone() };
+    let mut tenants: Vec<TenantDataset> = TENANTS.iter().map(|spec| gen.tenant(spec, &catalog)).collect();
     if let Some(scale) = options.scale {
         tenants.push(gen.scale_tenant(&scale, &catalog));
     }
@@ -163,21 +153,13 @@ struct Gen {
 
 impl Gen {
     fn new(seed: u64) -> Self {
-        let origin = Timestamp::parse(ORIGIN)
-            .expect("constant is valid")
-            .millis();
+        let origin = Timestamp::parse(ORIGIN).expect("constant is valid").millis();
         let span = seed_clock().millis() - origin;
-        Self {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            origin,
-            span,
-        }
+        Self { rng: ChaCha8Rng::seed_from_u64(seed), origin, span }
     }
 
     fn uuid(&mut self) -> String {
-        uuid::Builder::from_random_bytes(self.rng.random())
-            .into_uuid()
-            .to_string()
+        uuid::Builder::from_random_bytes(self.rng.random()).into_uuid().to_string()
     }
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -192,11 +174,7 @@ impl Gen {
     fn time_after(&mut self, after: Option<Timestamp>) -> Timestamp {
         let start = after.map_or(self.origin, |t| t.millis());
         let end = self.origin + self.span;
-        let at = if start >= end {
-            end
-        } else {
-            self.rng.random_range(start..end)
-        };
+        let at = if start >= end { end } else { self.rng.random_range(start..end) };
         Timestamp::from_millis(at).expect("in range")
     }
 
@@ -247,28 +225,18 @@ impl Gen {
             subscription: Some(Subscription {
                 plan: Some(spec.plan.to_owned()),
                 status: Some(if spec.active { "active" } else { "canceled" }.to_owned()),
-                billing_cycle: Some(
-                    if spec.plan == "enterprise" {
-                        "yearly"
-                    } else {
-                        "monthly"
-                    }
-                    .to_owned(),
-                ),
+                billing_cycle: Some(if spec.plan == "enterprise" { "yearly" } else { "monthly" }.to_owned()),
                 current_period_start: Some(self.time_after(Some(created_at))),
                 current_period_end: Some(seed_clock().plus_millis(30 * 86_400_000)),
             }),
-            trial_ends_at: (spec.plan == "starter")
-                .then(|| created_at.plus_millis(14 * 86_400_000)),
+            trial_ends_at: (spec.plan == "starter").then(|| created_at.plus_millis(14 * 86_400_000)),
             created_at,
         };
         let entities = self.entity_tree(spec.code, spec.name, spec.shape, created_at);
         let users = self.users(spec.users, spec.domain, &entities, created_at, spec.code);
-        let memberships =
-            self.memberships(&users, &entities, spec.code, users.len() + users.len() / 3);
+        let memberships = self.memberships(&users, &entities, spec.code, users.len() + users.len() / 3);
         let roles = self.roles(catalog, created_at);
-        let role_assignments =
-            self.role_assignments(&users, &roles, &entities, users.len() * 3 / 2);
+        let role_assignments = self.role_assignments(&users, &roles, &entities, users.len() * 3 / 2);
         let credit_balances = self.credit_balances(&entities);
         let credit_configs = self.tenant_configs(&tenant_id, catalog);
         let entitlements = spec
@@ -279,8 +247,7 @@ impl Gen {
                 is_enabled: *enabled,
                 enabled_modules: Some(enabled_modules(catalog, app, spec.plan)),
                 subscription_tier: Some(spec.plan.to_owned()),
-                expires_at: expired
-                    .then(|| Timestamp::parse("2025-06-30T23:59:59.000Z").expect("constant")),
+                expires_at: expired.then(|| Timestamp::parse("2025-06-30T23:59:59.000Z").expect("constant")),
             })
             .collect();
         TenantDataset {
@@ -310,25 +277,13 @@ impl Gen {
         let mut data = self.tenant(&spec, catalog);
         data.entities.truncate(scale.entities.max(1));
         let users = &data.users;
-        data.memberships = self.memberships(
-            users,
-            &data.entities,
-            spec.code,
-            scale.memberships.max(users.len()),
-        );
-        data.role_assignments =
-            self.role_assignments(users, &data.roles, &data.entities, scale.role_assignments);
+        data.memberships = self.memberships(users, &data.entities, spec.code, scale.memberships.max(users.len()));
+        data.role_assignments = self.role_assignments(users, &data.roles, &data.entities, scale.role_assignments);
         data.credit_balances = self.credit_balances(&data.entities);
         data
     }
 
-    fn entity_tree(
-        &mut self,
-        code: &str,
-        name: &str,
-        shape: [usize; 3],
-        created: Timestamp,
-    ) -> Vec<Entity> {
+    fn entity_tree(&mut self, code: &str, name: &str, shape: [usize; 3], created: Timestamp) -> Vec<Entity> {
         let root = Entity {
             entity_id: self.uuid(),
             entity_type: EntityType::Organization,
@@ -363,61 +318,32 @@ impl Gen {
         let (entity_type, label, city) = match depth {
             0 => {
                 let city = names::CITIES[n % names::CITIES.len()];
-                (
-                    EntityType::Location,
-                    format!("{} Office{}", city.0, suffix(n, names::CITIES.len())),
-                    Some(city),
-                )
+                (EntityType::Location, format!("{} Office{}", city.0, suffix(n, names::CITIES.len())), Some(city))
             }
             1 => (
                 EntityType::Department,
-                format!(
-                    "{}{}",
-                    names::DEPARTMENTS[n % names::DEPARTMENTS.len()],
-                    suffix(n, names::DEPARTMENTS.len())
-                ),
+                format!("{}{}", names::DEPARTMENTS[n % names::DEPARTMENTS.len()], suffix(n, names::DEPARTMENTS.len())),
                 None,
             ),
             _ => (
                 EntityType::Team,
-                format!(
-                    "Team {}{}",
-                    names::TEAMS[n % names::TEAMS.len()],
-                    suffix(n, names::TEAMS.len())
-                ),
+                format!("Team {}{}", names::TEAMS[n % names::TEAMS.len()], suffix(n, names::TEAMS.len())),
                 None,
             ),
         };
-        let short: String = label
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(3)
-            .collect::<String>()
-            .to_uppercase();
-        let code = format!(
-            "{}-{short}{n}",
-            parent.entity_code.as_deref().unwrap_or("E")
-        );
-        let entity_name = if depth == 0 {
-            label
-        } else {
-            format!("{} {label}", short_name(parent))
-        };
+        let short: String =
+            label.chars().filter(char::is_ascii_alphanumeric).take(3).collect::<String>().to_uppercase();
+        let code = format!("{}-{short}{n}", parent.entity_code.as_deref().unwrap_or("E"));
+        let entity_name = if depth == 0 { label } else { format!("{} {label}", short_name(parent)) };
         Entity {
             entity_id: self.uuid(),
             entity_type,
             entity_name,
             entity_code: Some(code.clone()),
-            description: self
-                .chance(0.7)
-                .then(|| format!("{} of {}", entity_type.as_str(), parent.entity_name)),
+            description: self.chance(0.7).then(|| format!("{} of {}", entity_type.as_str(), parent.entity_name)),
             parent_entity_id: Some(parent.entity_id.clone()),
             entity_level: Some(depth as i64 + 2),
-            hierarchy_path: Some(format!(
-                "{}.{}",
-                parent.hierarchy_path.as_deref().unwrap_or(""),
-                code.to_lowercase()
-            )),
+            hierarchy_path: Some(format!("{}.{}", parent.hierarchy_path.as_deref().unwrap_or(""), code.to_lowercase())),
             address: city.map(address),
             currency: city.map(|c| c.2.to_owned()),
             is_active: (depth == 2 && self.chance(0.08)).then_some(false),
@@ -441,19 +367,10 @@ impl Gen {
                 deep
             }
         };
-        (0..count)
-            .map(|n| self.user(n, domain, &homes, tenant_created, code))
-            .collect()
+        (0..count).map(|n| self.user(n, domain, &homes, tenant_created, code)).collect()
     }
 
-    fn user(
-        &mut self,
-        n: usize,
-        domain: &str,
-        homes: &[&Entity],
-        tenant_created: Timestamp,
-        code: &str,
-    ) -> User {
+    fn user(&mut self, n: usize, domain: &str, homes: &[&Entity], tenant_created: Timestamp, code: &str) -> User {
         let first = *self.pick(names::FIRST_NAMES);
         let last = *self.pick(names::LAST_NAMES);
         let pending = n > 0 && self.chance(0.05);
@@ -462,11 +379,7 @@ impl Gen {
         let created_at = self.time_after(Some(tenant_created));
         let home = *self.pick(homes);
         let last_login = (!pending).then(|| self.time_after(Some(created_at)));
-        let email_local = format!(
-            "{}.{}{n}",
-            first.to_lowercase(),
-            last.to_lowercase().replace([' ', '\''], "")
-        );
+        let email_local = format!("{}.{}{n}", first.to_lowercase(), last.to_lowercase().replace([' ', '\''], ""));
         User {
             user_id: self.uuid(),
             kinde_user_id: (!pending).then(|| format!("kp_{}", self.uuid().replace('-', ""))),
@@ -474,19 +387,9 @@ impl Gen {
             name: Some(format!("{first} {last}")),
             first_name: (!name_only).then(|| first.to_owned()),
             last_name: (!name_only).then(|| last.to_owned()),
-            title: self
-                .chance(0.9)
-                .then(|| (*self.pick(names::TITLES)).to_owned()),
-            department: Some(
-                home.entity_name
-                    .rsplit(' ')
-                    .next()
-                    .unwrap_or("General")
-                    .to_owned(),
-            ),
-            avatar: self
-                .chance(0.6)
-                .then(|| format!("https://avatars.{domain}/{}.png", code.to_lowercase())),
+            title: self.chance(0.9).then(|| (*self.pick(names::TITLES)).to_owned()),
+            department: Some(home.entity_name.rsplit(' ').next().unwrap_or("General").to_owned()),
+            avatar: self.chance(0.6).then(|| format!("https://avatars.{domain}/{}.png", code.to_lowercase())),
             primary_organization_id: Some(home.entity_id.clone()),
             is_active: inactive.then_some(false),
             is_verified: Some(!pending),
@@ -494,28 +397,17 @@ impl Gen {
             is_responsible_person: (n == 0).then_some(true),
             onboarding_completed: Some(!pending && self.chance(0.9)),
             last_login_at: last_login,
-            last_active_at: last_login
-                .filter(|_| self.chance(0.8))
-                .map(|t| self.time_after(Some(t))),
+            last_active_at: last_login.filter(|_| self.chance(0.8)).map(|t| self.time_after(Some(t))),
             login_count: (!pending).then(|| self.rng.random_range(1..400)),
             preferences: Some(preferences(self.chance(0.5))),
             created_at,
         }
     }
 
-    fn memberships(
-        &mut self,
-        users: &[User],
-        entities: &[Entity],
-        code: &str,
-        total: usize,
-    ) -> Vec<Membership> {
+    fn memberships(&mut self, users: &[User], entities: &[Entity], code: &str, total: usize) -> Vec<Membership> {
         let mut out = Vec::with_capacity(total);
         for (n, user) in users.iter().enumerate() {
-            let entity_id = user
-                .primary_organization_id
-                .clone()
-                .unwrap_or_else(|| entities[0].entity_id.clone());
+            let entity_id = user.primary_organization_id.clone().unwrap_or_else(|| entities[0].entity_id.clone());
             let status = match (user.kinde_user_id.is_none(), user.active()) {
                 (true, _) => MembershipStatus::Pending,
                 (false, false) if self.chance(0.5) => MembershipStatus::Inactive,
@@ -527,13 +419,7 @@ impl Gen {
         while out.len() < total {
             let user = self.pick(users);
             let entity = self.pick(entities);
-            out.push(self.membership(
-                user,
-                entity.entity_id.clone(),
-                MembershipStatus::Active,
-                false,
-                None,
-            ));
+            out.push(self.membership(user, entity.entity_id.clone(), MembershipStatus::Active, false, None));
         }
         out
     }
@@ -564,14 +450,7 @@ impl Gen {
                 .to_owned(),
             ),
             membership_status: status,
-            access_level: Some(
-                if self.chance(0.15) {
-                    "manager"
-                } else {
-                    "member"
-                }
-                .to_owned(),
-            ),
+            access_level: Some(if self.chance(0.15) { "manager" } else { "member" }.to_owned()),
             is_primary: Some(primary),
             department: user.department.clone(),
             job_title: user.title.clone(),
@@ -588,14 +467,7 @@ impl Gen {
         let templates: [(&str, &[&str], bool, i64, bool, bool); 9] = [
             (
                 "Tenant Admin",
-                &[
-                    "crm",
-                    "hr",
-                    "accounting",
-                    "operations",
-                    "inventory",
-                    "affiliate_connect",
-                ],
+                &["crm", "hr", "accounting", "operations", "inventory", "affiliate_connect"],
                 false,
                 100,
                 true,
@@ -606,22 +478,8 @@ impl Gen {
             ("Sales Representative", &["crm"], true, 40, false, true),
             ("HR Manager", &["hr"], false, 60, false, true),
             ("Accountant", &["accounting"], false, 50, false, true),
-            (
-                "Warehouse Lead",
-                &["inventory", "operations"],
-                false,
-                50,
-                false,
-                true,
-            ),
-            (
-                "Affiliate Manager",
-                &["affiliate_connect", "crm"],
-                true,
-                45,
-                false,
-                true,
-            ),
+            ("Warehouse Lead", &["inventory", "operations"], false, 50, false, true),
+            ("Affiliate Manager", &["affiliate_connect", "crm"], true, 45, false, true),
             ("Legacy Auditor", &["accounting"], true, 5, false, false),
         ];
         templates
@@ -649,31 +507,16 @@ impl Gen {
         (0..total)
             .map(|n| {
                 let user = &users[n % users.len()];
-                let role = if n < users.len() && n > 0 {
-                    &roles[1]
-                } else {
-                    self.pick(roles)
-                };
+                let role = if n < users.len() && n > 0 { &roles[1] } else { self.pick(roles) };
                 let assigned_at = self.time_after(Some(user.created_at.max(role.created_at)));
                 RoleAssignment {
                     assignment_id: self.uuid(),
                     user_id: user.user_id.clone(),
                     role_id: role.role_id.clone(),
-                    organization_id: self
-                        .chance(0.3)
-                        .then(|| self.pick(entities).entity_id.clone()),
-                    assigned_by: Some(
-                        if self.chance(0.5) {
-                            "tenant-admin"
-                        } else {
-                            "provisioning"
-                        }
-                        .to_owned(),
-                    ),
+                    organization_id: self.chance(0.3).then(|| self.pick(entities).entity_id.clone()),
+                    assigned_by: Some(if self.chance(0.5) { "tenant-admin" } else { "provisioning" }.to_owned()),
                     assigned_at,
-                    expires_at: self
-                        .chance(0.1)
-                        .then(|| seed_clock().plus_millis(60 * 86_400_000)),
+                    expires_at: self.chance(0.1).then(|| seed_clock().plus_millis(60 * 86_400_000)),
                     is_active: self.chance(0.05).then_some(false),
                 }
             })
@@ -716,10 +559,7 @@ impl Gen {
 
     fn tenant_configs(&mut self, tenant_id: &str, catalog: &[CatalogApp]) -> Vec<CreditConfig> {
         let mut configs = Vec::new();
-        for app in catalog
-            .iter()
-            .filter(|a| a.app_code == "crm" || a.app_code == "hr")
-        {
+        for app in catalog.iter().filter(|a| a.app_code == "crm" || a.app_code == "hr") {
             for (operation, _, permission) in app.operations() {
                 if !self.chance(0.2) {
                     continue;
@@ -728,9 +568,7 @@ impl Gen {
                     config_id: self.uuid(),
                     tenant_id: Some(tenant_id.to_owned()),
                     operation_code: operation,
-                    operation_name: self
-                        .chance(0.5)
-                        .then(|| format!("{} (negotiated)", permission.name)),
+                    operation_name: self.chance(0.5).then(|| format!("{} (negotiated)", permission.name)),
                     credit_cost: self.amount(3),
                     unit: None,
                     is_active: (configs.len() == 1).then_some(false),
@@ -750,12 +588,7 @@ fn suffix(n: usize, cycle: usize) -> String {
 }
 
 fn short_name(entity: &Entity) -> String {
-    entity
-        .entity_name
-        .split(' ')
-        .next()
-        .unwrap_or("")
-        .to_owned()
+    entity.entity_name.split(' ').next().unwrap_or("").to_owned()
 }
 
 fn address(city: (&str, &str, &str)) -> JsonObject {
@@ -789,16 +622,9 @@ fn enabled_modules(catalog: &[CatalogApp], app: &str, plan: &str) -> Vec<String>
         .collect()
 }
 
-fn role_permissions(
-    catalog: &[CatalogApp],
-    apps: &[&str],
-    read_only: bool,
-) -> BTreeMap<String, serde_json::Value> {
+fn role_permissions(catalog: &[CatalogApp], apps: &[&str], read_only: bool) -> BTreeMap<String, serde_json::Value> {
     let mut permissions = BTreeMap::new();
-    for app in catalog
-        .iter()
-        .filter(|a| apps.contains(&a.app_code.as_str()))
-    {
+    for app in catalog.iter().filter(|a| apps.contains(&a.app_code.as_str())) {
         let modules: serde_json::Map<String, serde_json::Value> = app
             .modules
             .iter()
@@ -807,9 +633,7 @@ fn role_permissions(
                     .permissions
                     .iter()
                     .map(|p| p.code.as_str())
-                    .filter(|code| {
-                        !read_only || *code == "read" || *code == "track" || *code == "request"
-                    })
+                    .filter(|code| !read_only || *code == "read" || *code == "track" || *code == "request")
                     .collect();
                 (m.module_code.clone(), json!(actions))
             })
@@ -832,28 +656,16 @@ mod tests {
 
     #[test]
     fn same_seed_same_data_other_seed_other_data() {
-        let a = generate(&SeedOptions {
-            seed: 7,
-            scale: None,
-        });
-        let b = generate(&SeedOptions {
-            seed: 7,
-            scale: None,
-        });
-        let c = generate(&SeedOptions {
-            seed: 8,
-            scale: None,
-        });
+        let a = generate(&SeedOptions { seed: 7, scale: None });
+        let b = generate(&SeedOptions { seed: 7, scale: None });
+        let c = generate(&SeedOptions { seed: 8, scale: None });
         assert_eq!(a, b);
         assert_ne!(a.tenants[0].tenant.tenant_id, c.tenants[0].tenant.tenant_id);
     }
 
     #[test]
     fn every_user_has_exactly_one_primary_membership() {
-        let data = generate(&SeedOptions {
-            seed: 1,
-            scale: None,
-        });
+        let data = generate(&SeedOptions { seed: 1, scale: None });
         for tenant in &data.tenants {
             for user in &tenant.users {
                 let primaries = tenant
@@ -861,45 +673,27 @@ mod tests {
                     .iter()
                     .filter(|m| m.user_id == user.user_id && m.is_primary == Some(true))
                     .count();
-                assert_eq!(
-                    primaries, 1,
-                    "user {} of {}",
-                    user.user_id, tenant.tenant.company_name
-                );
+                assert_eq!(primaries, 1, "user {} of {}", user.user_id, tenant.tenant.company_name);
             }
         }
     }
 
     #[test]
     fn tenants_differ_in_size_and_trees_are_four_levels_deep() {
-        let data = generate(&SeedOptions {
-            seed: 1,
-            scale: None,
-        });
+        let data = generate(&SeedOptions { seed: 1, scale: None });
         let sizes: Vec<usize> = data.tenants.iter().map(|t| t.users.len()).collect();
         assert!(sizes.windows(2).all(|w| w[0] > w[1]), "{sizes:?}");
         let deepest = data.tenants[0].entities.iter().map(Entity::level).max();
         assert_eq!(deepest, Some(4));
         assert!(data.tenants.iter().any(|t| !t.tenant.active()));
-        assert!(data.tenants[0]
-            .users
-            .iter()
-            .any(|u| u.kinde_user_id.is_none()));
+        assert!(data.tenants[0].users.iter().any(|u| u.kinde_user_id.is_none()));
         assert!(data.tenants[0].users.iter().any(|u| !u.active()));
     }
 
     #[test]
     fn scale_tenant_has_the_requested_size() {
-        let scale = ScaleSpec {
-            users: 300,
-            entities: 120,
-            role_assignments: 700,
-            memberships: 400,
-        };
-        let data = generate(&SeedOptions {
-            seed: 3,
-            scale: Some(scale),
-        });
+        let scale = ScaleSpec { users: 300, entities: 120, role_assignments: 700, memberships: 400 };
+        let data = generate(&SeedOptions { seed: 3, scale: Some(scale) });
         let big = data.tenants.last().unwrap();
         assert_eq!(big.users.len(), 300);
         assert_eq!(big.entities.len(), 120);
@@ -910,10 +704,7 @@ mod tests {
     #[test]
     fn seeded_records_pass_validation() {
         use crate::model::Validate;
-        let data = generate(&SeedOptions {
-            seed: 5,
-            scale: None,
-        });
+        let data = generate(&SeedOptions { seed: 5, scale: None });
         for app in &data.platform.catalog {
             assert!(app.problems().is_empty(), "{:?}", app.problems());
         }
@@ -930,10 +721,7 @@ mod tests {
             assert!(
                 t.credit_balances.iter().all(|r| r.problems().is_empty()),
                 "{:?}",
-                t.credit_balances
-                    .iter()
-                    .map(|b| b.problems())
-                    .collect::<Vec<_>>()
+                t.credit_balances.iter().map(|b| b.problems()).collect::<Vec<_>>()
             );
             assert!(t.credit_configs.iter().all(|r| r.problems().is_empty()));
         }

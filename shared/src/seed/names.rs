@@ -2,9 +2,9 @@
 
 /// Given names.
 pub const FIRST_NAMES: &[&str] = &[
-    "Olivia", "Liam", "Amara", "Noah", "Sofia", "Mateo", "Priya", "Lucas", "Chen", "Emma", "Kwame",
-    "Isabella", "Yusuf", "Mia", "Hiroshi", "Ava", "Diego", "Fatima", "Ethan", "Ingrid", "Omar",
-    "Chloe", "Ravi", "Zoe", "Tomasz", "Leila", "Samuel", "Aisha", "Jonas", "Elena",
+    "Olivia", "Liam", "Amara", "Noah", "Sofia", "Mateo", "Priya", "Lucas", "Chen", "Emma", "Kwame", "Isabella",
+    "Yusuf", "Mia", "Hiroshi", "Ava", "Diego", "Fatima", "Ethan", "Ingrid", "Omar", "Chloe", "Ravi", "Zoe", "Tomasz",
+    "Leila", "Samuel", "Aisha", "Jonas", "Elena",
 ];
 
 /// Family names.
@@ -68,24 +68,7 @@ pub const CITIES: &[(&str, &str, &str)] = &[
 ];
 
 /// Department names.
-pub const DEPARTMENTS: &[&str] = &[
-    "Sales",
-    "Engineering",
-    "Finance",
-    "People",
-    "Operations",
-    "Marketing",
-    "Support",
-];
+pub const DEPARTMENTS: &[&str] = &["Sales", "Engineering", "Finance", "People", "Operations", "Marketing", "Support"];
 
 /// Team names.
-pub const TEAMS: &[&str] = &[
-    "Alpha",
-    "Bravo",
-    "Core",
-    "Delta",
-    "Growth",
-    "Platform",
-    "Field",
-    "Enterprise",
-];
+pub const TEAMS: &[&str] = &["Alpha", "Bravo", "Core", "Delta", "Growth", "Platform", "Field", "Enterprise"];

@@ -17,15 +17,15 @@ use super::derive;
 use super::error::sdk;
 use super::item::{counted, live_item, CollectionRecord, RawItem, Stored};
 use super::keys::{
-    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK,
-    CATALOG_PK, GLOBAL_PK, PROFILE_SK,
+    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, GLOBAL_PK,
+    PROFILE_SK,
 };
 use super::reader::{self, CollectionCounts, Counters};
 use super::writer::counters_item;
 use super::{Store, StoreError};
 use crate::model::{
-    CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias,
-    Membership, Role, RoleAssignment, Tenant, User,
+    CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias, Membership, Role,
+    RoleAssignment, Tenant, User,
 };
 use crate::time::Timestamp;
 
@@ -76,38 +76,23 @@ pub struct LoadReport {
 pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>, StoreError> {
     let t = data.tenant.tenant_id.as_str();
     let users: HashMap<&str, &User> = data.users.iter().map(|u| (u.user_id.as_str(), u)).collect();
-    let entities: HashMap<&str, &Entity> = data
-        .entities
-        .iter()
-        .map(|e| (e.entity_id.as_str(), e))
-        .collect();
+    let entities: HashMap<&str, &Entity> = data.entities.iter().map(|e| (e.entity_id.as_str(), e)).collect();
     let roles: HashSet<&str> = data.roles.iter().map(|r| r.role_id.as_str()).collect();
     let mut memberships_by_user: HashMap<&str, Vec<&Membership>> = HashMap::new();
     for m in &data.memberships {
-        memberships_by_user
-            .entry(m.user_id.as_str())
-            .or_default()
-            .push(m);
+        memberships_by_user.entry(m.user_id.as_str()).or_default().push(m);
     }
     let children = derive::children(&data.entities);
 
     let mut items = Vec::new();
     let mut counters = Counters::default();
-    let mut add =
-        |collection_items: Vec<RawItem>, collection: Collection, counts: CollectionCounts| {
-            items.extend(collection_items);
-            counters.0.insert(collection, counts);
-        };
+    let mut add = |collection_items: Vec<RawItem>, collection: Collection, counts: CollectionCounts| {
+        items.extend(collection_items);
+        counters.0.insert(collection, counts);
+    };
 
     let (built, counts) = build(t, at, &data.users, |u| {
-        derive::user(
-            u,
-            memberships_by_user
-                .get(u.user_id.as_str())
-                .into_iter()
-                .flatten()
-                .copied(),
-        )
+        derive::user(u, memberships_by_user.get(u.user_id.as_str()).into_iter().flatten().copied())
     })?;
     add(built, Collection::Users, counts);
     let (built, counts) = build(t, at, &data.entities, |e| EntityDerived {
@@ -117,73 +102,32 @@ pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>,
     let (built, counts) = build(t, at, &data.roles, derive::role)?;
     add(built, Collection::Roles, counts);
     let (built, counts) = build(t, at, &data.role_assignments, |a| {
-        derive::role_assignment(
-            users.contains_key(a.user_id.as_str()),
-            roles.contains(a.role_id.as_str()),
-        )
+        derive::role_assignment(users.contains_key(a.user_id.as_str()), roles.contains(a.role_id.as_str()))
     })?;
     add(built, Collection::RoleAssignments, counts);
     let (built, counts) = build(t, at, &data.memberships, |m| {
-        derive::membership(
-            users.get(m.user_id.as_str()).copied(),
-            entities.get(m.entity_id.as_str()).copied(),
-        )
+        derive::membership(users.get(m.user_id.as_str()).copied(), entities.get(m.entity_id.as_str()).copied())
     })?;
     add(built, Collection::Memberships, counts);
-    let (built, counts) = build(t, at, &data.credit_balances, |b| {
-        derive::credit_balance(entities.get(b.entity_id.as_str()).copied())
-    })?;
+    let (built, counts) =
+        build(t, at, &data.credit_balances, |b| derive::credit_balance(entities.get(b.entity_id.as_str()).copied()))?;
     add(built, Collection::CreditBalances, counts);
 
-    let mut profile = Stored::plain(
-        tenant_pk(t),
-        PROFILE_SK.to_owned(),
-        data.tenant.clone(),
-        at,
-        1,
-    );
+    let mut profile = Stored::plain(tenant_pk(t), PROFILE_SK.to_owned(), data.tenant.clone(), at, 1);
     if data.tenant.active() {
         profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
         profile.atsk = Some(t.to_owned());
     }
     items.push(profile.to_item()?);
-    let alias = KindeOrgAlias {
-        kinde_org_id: data.tenant.kinde_org_id.clone(),
-        tenant_id: t.to_owned(),
-    };
-    items.push(
-        Stored::plain(
-            alias_pk(&alias.kinde_org_id),
-            ALIAS_SK.to_owned(),
-            alias,
-            at,
-            1,
-        )
-        .to_item()?,
-    );
+    let alias = KindeOrgAlias { kinde_org_id: data.tenant.kinde_org_id.clone(), tenant_id: t.to_owned() };
+    items.push(Stored::plain(alias_pk(&alias.kinde_org_id), ALIAS_SK.to_owned(), alias, at, 1).to_item()?);
     for config in &data.credit_configs {
         items.push(
-            Stored::plain(
-                tenant_pk(t),
-                credit_config_sk(&config.operation_code),
-                config.clone(),
-                at,
-                1,
-            )
-            .to_item()?,
+            Stored::plain(tenant_pk(t), credit_config_sk(&config.operation_code), config.clone(), at, 1).to_item()?,
         );
     }
     for entitlement in &data.entitlements {
-        items.push(
-            Stored::plain(
-                tenant_pk(t),
-                app_sk(&entitlement.app_code),
-                entitlement.clone(),
-                at,
-                1,
-            )
-            .to_item()?,
-        );
+        items.push(Stored::plain(tenant_pk(t), app_sk(&entitlement.app_code), entitlement.clone(), at, 1).to_item()?);
     }
     items.push(counters_item(t, &counters));
     Ok(items)
@@ -212,27 +156,12 @@ fn build<R: CollectionRecord>(
 pub fn platform_items(data: &PlatformDataset, at: Timestamp) -> Result<Vec<RawItem>, StoreError> {
     let mut items = Vec::new();
     for app in &data.catalog {
-        items.push(
-            Stored::plain(
-                CATALOG_PK.to_owned(),
-                app_sk(&app.app_code),
-                app.clone(),
-                at,
-                1,
-            )
-            .to_item()?,
-        );
+        items.push(Stored::plain(CATALOG_PK.to_owned(), app_sk(&app.app_code), app.clone(), at, 1).to_item()?);
     }
     for config in &data.global_credit_configs {
         items.push(
-            Stored::plain(
-                GLOBAL_PK.to_owned(),
-                credit_config_sk(&config.operation_code),
-                config.clone(),
-                at,
-                1,
-            )
-            .to_item()?,
+            Stored::plain(GLOBAL_PK.to_owned(), credit_config_sk(&config.operation_code), config.clone(), at, 1)
+                .to_item()?,
         );
     }
     Ok(items)
@@ -246,25 +175,15 @@ pub async fn load_tenant(
     at: Timestamp,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<LoadReport, StoreError> {
-    if reader::tenant(store, &data.tenant.tenant_id)
-        .await?
-        .is_some()
-    {
-        return Err(StoreError::Rejected(format!(
-            "tenant {} already exists",
-            data.tenant.tenant_id
-        )));
+    if reader::tenant(store, &data.tenant.tenant_id).await?.is_some() {
+        return Err(StoreError::Rejected(format!("tenant {} already exists", data.tenant.tenant_id)));
     }
     let items = tenant_items(data, at)?;
     write_items(store, items, progress).await
 }
 
 /// Writes platform data (overwriting items with the same keys).
-pub async fn load_platform(
-    store: &Store,
-    data: &PlatformDataset,
-    at: Timestamp,
-) -> Result<LoadReport, StoreError> {
+pub async fn load_platform(store: &Store, data: &PlatformDataset, at: Timestamp) -> Result<LoadReport, StoreError> {
     write_items(store, platform_items(data, at)?, &|_| {}).await
 }
 
@@ -304,25 +223,15 @@ async fn write_batch(store: &Store, batch: Vec<RawItem>) -> Result<(), StoreErro
         })
         .collect::<Result<_, _>>()?;
     for round in 0..10u32 {
-        let output = store
-            .client()
-            .batch_write_item()
-            .request_items(store.table(), pending)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let mut unprocessed: BTreeMap<String, Vec<WriteRequest>> = output
-            .unprocessed_items
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let output =
+            store.client().batch_write_item().request_items(store.table(), pending).send().await.map_err(sdk)?;
+        let mut unprocessed: BTreeMap<String, Vec<WriteRequest>> =
+            output.unprocessed_items.unwrap_or_default().into_iter().collect();
         pending = unprocessed.remove(store.table()).unwrap_or_default();
         if pending.is_empty() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20u64 << round.min(6))).await;
     }
-    Err(StoreError::Unavailable(
-        "unprocessed items remained after 10 rounds of BatchWriteItem".into(),
-    ))
+    Err(StoreError::Unavailable("unprocessed items remained after 10 rounds of BatchWriteItem".into()))
 }

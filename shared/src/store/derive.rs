@@ -6,29 +6,23 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    employee_code, CreditBalanceDerived, Entity, Membership, MembershipDerived, Role,
-    RoleAssignmentDerived, RoleDerived, User, UserDerived,
+    employee_code, CreditBalanceDerived, Entity, Membership, MembershipDerived, Role, RoleAssignmentDerived,
+    RoleDerived, User, UserDerived,
 };
 
 /// A user's derived values from the user's live memberships (R3).
 pub fn user<'a>(user: &User, memberships: impl IntoIterator<Item = &'a Membership>) -> UserDerived {
-    UserDerived {
-        employee_code: employee_code(&user.user_id, memberships),
-    }
+    UserDerived { employee_code: employee_code(&user.user_id, memberships) }
 }
 
 /// A role's derived values: the apps it covers, for the `appCode` filter.
 pub fn role(role: &Role) -> RoleDerived {
-    RoleDerived {
-        app_codes: role.covered_apps(),
-    }
+    RoleDerived { app_codes: role.covered_apps() }
 }
 
 /// A role assignment's derived values, given whether its user and role exist.
 pub fn role_assignment(user_exists: bool, role_exists: bool) -> RoleAssignmentDerived {
-    RoleAssignmentDerived {
-        refs_ok: user_exists && role_exists,
-    }
+    RoleAssignmentDerived { refs_ok: user_exists && role_exists }
 }
 
 /// A membership's derived values from its (live) user and entity, if they exist.
@@ -43,22 +37,15 @@ pub fn membership(user: Option<&User>, entity: Option<&Entity>) -> MembershipDer
 
 /// A credit balance's derived values from its entity, if it exists.
 pub fn credit_balance(entity: Option<&Entity>) -> CreditBalanceDerived {
-    CreditBalanceDerived {
-        allocation_type: entity.map(|e| e.entity_type.as_str().to_owned()),
-    }
+    CreditBalanceDerived { allocation_type: entity.map(|e| e.entity_type.as_str().to_owned()) }
 }
 
 /// Every entity's direct children, in byte order, from the whole set of live entities.
-pub fn children<'a>(
-    entities: impl IntoIterator<Item = &'a Entity>,
-) -> BTreeMap<String, Vec<String>> {
+pub fn children<'a>(entities: impl IntoIterator<Item = &'a Entity>) -> BTreeMap<String, Vec<String>> {
     let mut children: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entity in entities {
         if let Some(parent) = &entity.parent_entity_id {
-            children
-                .entry(parent.clone())
-                .or_default()
-                .push(entity.entity_id.clone());
+            children.entry(parent.clone()).or_default().push(entity.entity_id.clone());
         }
     }
     for ids in children.values_mut() {

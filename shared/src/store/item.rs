@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::keys::{index_key, sortable_int, sortable_text, tenant_pk, Collection};
 use super::StoreError;
 use crate::model::{
-    CreditBalance, CreditBalanceDerived, Entity, EntityDerived, Membership, MembershipDerived,
-    Role, RoleAssignment, RoleAssignmentDerived, RoleDerived, User, UserDerived,
+    CreditBalance, CreditBalanceDerived, Entity, EntityDerived, Membership, MembershipDerived, Role, RoleAssignment,
+    RoleAssignmentDerived, RoleDerived, User, UserDerived,
 };
 use crate::time::Timestamp;
 
@@ -132,9 +132,7 @@ impl<R: DeserializeOwned, D: DeserializeOwned + Default> Stored<R, D> {
 
 /// A record type of one of the paged collections: how it maps to keys, when it is listed,
 /// when it is active, and what its tombstone reports.
-pub trait CollectionRecord:
-    Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static
-{
+pub trait CollectionRecord: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static {
     /// What the store derives for the record.
     type Derived: Serialize + DeserializeOwned + Clone + PartialEq + Default + Send + Sync + 'static;
     /// The collection the record belongs to.
@@ -235,10 +233,7 @@ pub fn counted<R: CollectionRecord>(item: Option<&Stored<R, R::Derived>>) -> (bo
 }
 
 fn ids(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 impl CollectionRecord for User {
@@ -294,10 +289,7 @@ impl CollectionRecord for Role {
         role_sk(&self.role_id)
     }
     fn order_components(&self) -> Vec<String> {
-        vec![
-            sortable_int(self.priority.unwrap_or(0)),
-            sortable_text(self.role_name.as_deref().unwrap_or("")),
-        ]
+        vec![sortable_int(self.priority.unwrap_or(0)), sortable_text(self.role_name.as_deref().unwrap_or(""))]
     }
     fn active(&self, _derived: &RoleDerived) -> bool {
         Role::active(self)
@@ -327,11 +319,7 @@ impl CollectionRecord for RoleAssignment {
         RoleAssignment::active(self)
     }
     fn identity(&self) -> BTreeMap<String, String> {
-        ids(&[
-            ("assignmentId", &self.assignment_id),
-            ("userId", &self.user_id),
-            ("roleId", &self.role_id),
-        ])
+        ids(&[("assignmentId", &self.assignment_id), ("userId", &self.user_id), ("roleId", &self.role_id)])
     }
 }
 
@@ -355,11 +343,7 @@ impl CollectionRecord for Membership {
         self.membership_status == crate::model::MembershipStatus::Active && derived.user_active
     }
     fn identity(&self) -> BTreeMap<String, String> {
-        ids(&[
-            ("assignmentId", &self.membership_id),
-            ("userId", &self.user_id),
-            ("entityId", &self.entity_id),
-        ])
+        ids(&[("assignmentId", &self.membership_id), ("userId", &self.user_id), ("entityId", &self.entity_id)])
     }
 }
 

@@ -23,6 +23,9 @@ pub const CATALOG_PK: &str = "CATALOG";
 pub const PROFILE_SK: &str = "PROFILE";
 /// Sort key of a tenant's counters item.
 pub const STATS_SK: &str = "STATS";
+/// Sort key of a tenant's reference-version item: bumped by every write that creates or
+/// deletes a referenced record or reads one as absent, so such writes serialize.
+pub const REFS_SK: &str = "REFS";
 /// Sort key of a Kinde org alias item.
 pub const ALIAS_SK: &str = "ALIAS";
 /// Partition key value of the sparse `activeTenants` index.
@@ -47,14 +50,8 @@ pub enum Collection {
 
 impl Collection {
     /// Every collection, in the order documented in `docs/data-model.md`.
-    pub const ALL: [Collection; 6] = [
-        Self::Users,
-        Self::Entities,
-        Self::Roles,
-        Self::RoleAssignments,
-        Self::Memberships,
-        Self::CreditBalances,
-    ];
+    pub const ALL: [Collection; 6] =
+        [Self::Users, Self::Entities, Self::Roles, Self::RoleAssignments, Self::Memberships, Self::CreditBalances];
 
     /// The key prefix of the collection's items, in the base and index sort keys.
     pub fn prefix(self) -> &'static str {
@@ -137,10 +134,7 @@ mod tests {
     use super::*;
 
     fn organization_key(level: i64, name: &str, id: &str) -> String {
-        index_key(
-            Collection::Entities,
-            &[&sortable_int(level), &sortable_text(name), id],
-        )
+        index_key(Collection::Entities, &[&sortable_int(level), &sortable_text(name), id])
     }
 
     #[test]

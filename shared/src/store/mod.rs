@@ -45,10 +45,7 @@ impl Store {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
         }
-        Self {
-            client: Client::from_conf(builder.build()),
-            table: config.table_name.clone(),
-        }
+        Self { client: Client::from_conf(builder.build()), table: config.table_name.clone() }
     }
 
     /// The underlying SDK client.

@@ -86,34 +86,15 @@ pub async fn list<R: CollectionRecord>(
     let (_, sort_attr) = mode.index();
     let mut start = request.start_after.as_ref().map(to_key);
     if request.offset > 0 {
-        match skip(
-            store,
-            tenant_id,
-            R::COLLECTION,
-            mode,
-            &request.filters,
-            start,
-            request.offset,
-        )
-        .await?
-        {
+        match skip(store, tenant_id, R::COLLECTION, mode, &request.filters, start, request.offset).await? {
             Some(key) => start = Some(key),
-            None => {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                })
-            }
+            None => return Ok(Page { items: Vec::new(), next: None }),
         }
     }
     let want = request.limit + 1;
     let mut raw: Vec<RawItem> = Vec::with_capacity(want.min(501));
     loop {
-        let batch = if request.filters.is_empty() {
-            (want - raw.len()) as i32
-        } else {
-            FILTERED_BATCH
-        };
+        let batch = if request.filters.is_empty() { (want - raw.len()) as i32 } else { FILTERED_BATCH };
         let output = base_query(store, tenant_id, R::COLLECTION, mode, &request.filters)
             .limit(batch)
             .set_exclusive_start_key(start.take())
@@ -136,15 +117,8 @@ pub async fn list<R: CollectionRecord>(
     if more {
         raw.pop();
     }
-    let next = if more {
-        raw.last().map(|item| page_key(item, sort_attr))
-    } else {
-        None
-    };
-    let items = raw
-        .into_iter()
-        .map(Stored::from_item)
-        .collect::<Result<Vec<_>, _>>()?;
+    let next = if more { raw.last().map(|item| page_key(item, sort_attr)) } else { None };
+    let items = raw.into_iter().map(Stored::from_item).collect::<Result<Vec<_>, _>>()?;
     Ok(Page { items, next })
 }
 
@@ -192,11 +166,7 @@ async fn skip(
             .expression_attribute_names("#kp", attr::PK)
             .expression_attribute_names("#ks", attr::SK)
             .expression_attribute_names("#ki", sort_attr)
-            .limit(if filters.is_empty() {
-                (offset - skipped).min(1000) as i32
-            } else {
-                FILTERED_BATCH
-            })
+            .limit(if filters.is_empty() { (offset - skipped).min(1000) as i32 } else { FILTERED_BATCH })
             .set_exclusive_start_key(start.take())
             .send()
             .await
@@ -235,14 +205,8 @@ fn base_query(
     query = match mode {
         ListMode::ChangedSince(since) => query
             .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-            .expression_attribute_values(
-                ":from",
-                AttributeValue::S(format!("{}#{since}", collection.prefix())),
-            )
-            .expression_attribute_values(
-                ":to",
-                AttributeValue::S(format!("{}#~", collection.prefix())),
-            ),
+            .expression_attribute_values(":from", AttributeValue::S(format!("{}#{since}", collection.prefix())))
+            .expression_attribute_values(":to", AttributeValue::S(format!("{}#~", collection.prefix()))),
         ListMode::Active | ListMode::All => query
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_values(":prefix", AttributeValue::S(collection.key_prefix())),
@@ -291,7 +255,5 @@ fn page_key(item: &RawItem, sort_attr: &str) -> PageKey {
 }
 
 fn to_key(key: &PageKey) -> HashMap<String, AttributeValue> {
-    key.iter()
-        .map(|(name, value)| (name.clone(), AttributeValue::S(value.clone())))
-        .collect()
+    key.iter().map(|(name, value)| (name.clone(), AttributeValue::S(value.clone()))).collect()
 }

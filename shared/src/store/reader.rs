@@ -10,8 +10,7 @@ use serde::de::DeserializeOwned;
 use super::error::sdk;
 use super::item::{attr, CollectionRecord, NoDerived, RawItem, Stored};
 use super::keys::{
-    alias_pk, app_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, GLOBAL_PK,
-    PROFILE_SK, STATS_SK,
+    alias_pk, app_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, GLOBAL_PK, PROFILE_SK, STATS_SK,
 };
 use super::query::{apply_filters, Filter};
 use super::table::ACTIVE_TENANTS;
@@ -43,10 +42,7 @@ impl Counters {
 
     /// Counter attribute names of a collection: `<name>Listed`, `<name>Active`.
     pub fn attribute_names(collection: Collection) -> (String, String) {
-        (
-            format!("{}Listed", collection.name()),
-            format!("{}Active", collection.name()),
-        )
+        (format!("{}Listed", collection.name()), format!("{}Active", collection.name()))
     }
 
     fn from_item(item: &RawItem) -> Self {
@@ -58,13 +54,7 @@ impl Counters {
             .into_iter()
             .map(|collection| {
                 let (listed, active) = Self::attribute_names(collection);
-                (
-                    collection,
-                    CollectionCounts {
-                        listed: number(&listed),
-                        active: number(&active),
-                    },
-                )
+                (collection, CollectionCounts { listed: number(&listed), active: number(&active) })
             })
             .collect();
         Self(counts)
@@ -92,10 +82,7 @@ pub async fn get_stored<R: DeserializeOwned, D: DeserializeOwned + Default>(
     pk: String,
     sk: &str,
 ) -> Result<Option<Stored<R, D>>, StoreError> {
-    get_item(store, pk, sk)
-        .await?
-        .map(Stored::from_item)
-        .transpose()
+    get_item(store, pk, sk).await?.map(Stored::from_item).transpose()
 }
 
 /// Reads one collection record (live or tombstone) of a tenant by its base sort key.
@@ -113,12 +100,8 @@ pub async fn tenant(store: &Store, tenant_id: &str) -> Result<Option<StoredTenan
 }
 
 /// The tenant id whose Kinde org code is `kinde_org_id` (one `GetItem` on the alias).
-pub async fn tenant_id_for_org(
-    store: &Store,
-    kinde_org_id: &str,
-) -> Result<Option<String>, StoreError> {
-    let alias: Option<Stored<KindeOrgAlias, NoDerived>> =
-        get_stored(store, alias_pk(kinde_org_id), ALIAS_SK).await?;
+pub async fn tenant_id_for_org(store: &Store, kinde_org_id: &str) -> Result<Option<String>, StoreError> {
+    let alias: Option<Stored<KindeOrgAlias, NoDerived>> = get_stored(store, alias_pk(kinde_org_id), ALIAS_SK).await?;
     Ok(alias.and_then(|a| a.rec).map(|a| a.tenant_id))
 }
 
@@ -142,11 +125,7 @@ pub async fn catalog_app(store: &Store, app_code: &str) -> Result<Option<Catalog
 }
 
 /// A tenant's entitlement to an app.
-pub async fn entitlement(
-    store: &Store,
-    tenant_id: &str,
-    app_code: &str,
-) -> Result<Option<Entitlement>, StoreError> {
+pub async fn entitlement(store: &Store, tenant_id: &str, app_code: &str) -> Result<Option<Entitlement>, StoreError> {
     let stored: Option<Stored<Entitlement, NoDerived>> =
         get_stored(store, tenant_pk(tenant_id), &app_sk(app_code)).await?;
     Ok(stored.and_then(|s| s.rec))
@@ -179,8 +158,7 @@ pub async fn credit_configs(
     scope: ConfigScope<'_>,
     app_code: &str,
 ) -> Result<Vec<Stored<CreditConfig, NoDerived>>, StoreError> {
-    let items =
-        query_partition(store, scope.partition(), &format!("CCFG#{app_code}."), &[]).await?;
+    let items = query_partition(store, scope.partition(), &format!("CCFG#{app_code}."), &[]).await?;
     items.into_iter().map(Stored::from_item).collect()
 }
 
@@ -193,19 +171,10 @@ pub async fn active_tenant_ids(
 ) -> Result<(Vec<String>, Option<String>), StoreError> {
     let start = after.map(|tenant_id| {
         HashMap::from([
-            (
-                attr::ATPK.to_owned(),
-                AttributeValue::S(ACTIVE_TENANTS_PK.to_owned()),
-            ),
-            (
-                attr::ATSK.to_owned(),
-                AttributeValue::S(tenant_id.to_owned()),
-            ),
+            (attr::ATPK.to_owned(), AttributeValue::S(ACTIVE_TENANTS_PK.to_owned())),
+            (attr::ATSK.to_owned(), AttributeValue::S(tenant_id.to_owned())),
             (attr::PK.to_owned(), AttributeValue::S(tenant_pk(tenant_id))),
-            (
-                attr::SK.to_owned(),
-                AttributeValue::S(PROFILE_SK.to_owned()),
-            ),
+            (attr::SK.to_owned(), AttributeValue::S(PROFILE_SK.to_owned())),
         ])
     });
     let output = store

@@ -2,8 +2,8 @@
 //! `template.yaml` so the deployed table cannot drift from the one the code expects.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use super::error::sdk;
@@ -20,29 +20,13 @@ pub const BY_CHANGE: &str = "byChange";
 pub const ACTIVE_TENANTS: &str = "activeTenants";
 
 /// A local secondary index: name and sort-key attribute (projection ALL).
-pub const LOCAL_INDEXES: [(&str, &str); 3] = [
-    (BY_ORDER, attr::OSK),
-    (BY_ACTIVE, attr::ASK),
-    (BY_CHANGE, attr::CSK),
-];
+pub const LOCAL_INDEXES: [(&str, &str); 3] = [(BY_ORDER, attr::OSK), (BY_ACTIVE, attr::ASK), (BY_CHANGE, attr::CSK)];
 
 /// Every key attribute of the table and its indexes (all strings).
-pub const KEY_ATTRIBUTES: [&str; 7] = [
-    attr::PK,
-    attr::SK,
-    attr::OSK,
-    attr::ASK,
-    attr::CSK,
-    attr::ATPK,
-    attr::ATSK,
-];
+pub const KEY_ATTRIBUTES: [&str; 7] = [attr::PK, attr::SK, attr::OSK, attr::ASK, attr::CSK, attr::ATPK, attr::ATSK];
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .expect("name and type are set")
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set")
 }
 
 fn projection(kind: ProjectionType) -> Projection {
@@ -51,11 +35,7 @@ fn projection(kind: ProjectionType) -> Projection {
 
 /// Creates the table with its indexes and TTL, and waits until it is active.
 pub async fn create(store: &Store) -> Result<(), StoreError> {
-    let mut request = store
-        .client()
-        .create_table()
-        .table_name(store.table())
-        .billing_mode(BillingMode::PayPerRequest);
+    let mut request = store.client().create_table().table_name(store.table()).billing_mode(BillingMode::PayPerRequest);
     for name in KEY_ATTRIBUTES {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
@@ -65,9 +45,7 @@ pub async fn create(store: &Store) -> Result<(), StoreError> {
                 .expect("name and type are set"),
         );
     }
-    request = request
-        .key_schema(key(attr::PK, KeyType::Hash))
-        .key_schema(key(attr::SK, KeyType::Range));
+    request = request.key_schema(key(attr::PK, KeyType::Hash)).key_schema(key(attr::SK, KeyType::Range));
     for (index, sort_key) in LOCAL_INDEXES {
         request = request.local_secondary_indexes(
             LocalSecondaryIndex::builder()
@@ -95,11 +73,7 @@ pub async fn create(store: &Store) -> Result<(), StoreError> {
         .update_time_to_live()
         .table_name(store.table())
         .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(attr::TTL)
-                .enabled(true)
-                .build()
-                .expect("set"),
+            TimeToLiveSpecification::builder().attribute_name(attr::TTL).enabled(true).build().expect("set"),
         )
         .send()
         .await
@@ -109,44 +83,21 @@ pub async fn create(store: &Store) -> Result<(), StoreError> {
 
 async fn wait_until_active(store: &Store) -> Result<(), StoreError> {
     for _ in 0..120 {
-        let described = store
-            .client()
-            .describe_table()
-            .table_name(store.table())
-            .send()
-            .await
-            .map_err(sdk)?;
-        let status = described
-            .table()
-            .and_then(|t| t.table_status())
-            .map(|s| s.as_str().to_owned());
+        let described = store.client().describe_table().table_name(store.table()).send().await.map_err(sdk)?;
+        let status = described.table().and_then(|t| t.table_status()).map(|s| s.as_str().to_owned());
         if status.as_deref() == Some("ACTIVE") {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    Err(StoreError::Request(
-        "table did not become ACTIVE within 60 s".into(),
-    ))
+    Err(StoreError::Request("table did not become ACTIVE within 60 s".into()))
 }
 
 /// Whether the table exists.
 pub async fn exists(store: &Store) -> Result<bool, StoreError> {
-    match store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-    {
+    match store.client().describe_table().table_name(store.table()).send().await {
         Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
         Err(error) => Err(sdk(error)),
     }
 }
@@ -162,25 +113,13 @@ pub async fn ensure(store: &Store) -> Result<bool, StoreError> {
 
 /// Deletes the table.
 pub async fn delete(store: &Store) -> Result<(), StoreError> {
-    store
-        .client()
-        .delete_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .map_err(sdk)?;
+    store.client().delete_table().table_name(store.table()).send().await.map_err(sdk)?;
     Ok(())
 }
 
 /// A short human-readable description: status, item count, indexes.
 pub async fn describe(store: &Store) -> Result<String, StoreError> {
-    let described = store
-        .client()
-        .describe_table()
-        .table_name(store.table())
-        .send()
-        .await
-        .map_err(sdk)?;
+    let described = store.client().describe_table().table_name(store.table()).send().await.map_err(sdk)?;
     let Some(table) = described.table() else {
         return Ok(format!("{}: no description returned", store.table()));
     };
@@ -215,9 +154,7 @@ pub fn cloudformation_resource() -> String {
     out.push_str("  Table:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n    Properties:\n");
     out.push_str("      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions:\n");
     for name in KEY_ATTRIBUTES {
-        out.push_str(&format!(
-            "        - AttributeName: {name}\n          AttributeType: S\n"
-        ));
+        out.push_str(&format!("        - AttributeName: {name}\n          AttributeType: S\n"));
     }
     out.push_str(&format!(
         "      KeySchema:\n        - AttributeName: {}\n          KeyType: HASH\n        - AttributeName: {}\n          KeyType: RANGE\n",
@@ -240,9 +177,7 @@ pub fn cloudformation_resource() -> String {
         "      TimeToLiveSpecification:\n        AttributeName: {}\n        Enabled: true\n",
         attr::TTL
     ));
-    out.push_str(
-        "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true\n",
-    );
+    out.push_str("      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true\n");
     out.push_str("      SSESpecification:\n        SSEEnabled: true\n");
     out
 }

@@ -23,19 +23,18 @@ use serde::Serialize;
 use super::derive;
 use super::error::sdk;
 use super::item::{
-    attr, counted, credit_balance_sk, entity_sk, live_item, membership_sk, role_assignment_sk,
-    role_sk, tombstone_item, user_sk, CollectionRecord, NoDerived, RawItem, Stored,
+    attr, counted, credit_balance_sk, entity_sk, live_item, membership_sk, role_assignment_sk, role_sk, tombstone_item,
+    user_sk, CollectionRecord, NoDerived, RawItem, Stored,
 };
 use super::keys::{
-    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK,
-    CATALOG_PK, PROFILE_SK, STATS_SK,
+    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, PROFILE_SK, REFS_SK, STATS_SK,
 };
 use super::query::Filter;
 use super::reader::{self, ConfigScope, Counters};
 use super::{Store, StoreError};
 use crate::model::{
-    AppCreditTotals, CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived,
-    KindeOrgAlias, Membership, Problem, Role, RoleAssignment, Tenant, User, Validate,
+    AppCreditTotals, CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias,
+    Membership, Problem, Role, RoleAssignment, Tenant, User, Validate,
 };
 use crate::time::Timestamp;
 
@@ -117,6 +116,9 @@ pub enum CreditActivity {
 enum Action {
     Put(RawItem),
     Delete,
+    /// Bump `ver` only: the write read this item (or, for the `REFS` item, the absence of
+    /// a referenced record), so a concurrent write of it must conflict with this one.
+    Touch,
 }
 
 struct PlannedWrite {
@@ -136,11 +138,7 @@ struct Plan {
 
 impl Plan {
     fn new(tenant_id: &str, now: Timestamp) -> Self {
-        Self {
-            tenant_id: tenant_id.to_owned(),
-            now,
-            writes: Vec::new(),
-        }
+        Self { tenant_id: tenant_id.to_owned(), now, writes: Vec::new() }
     }
 
     /// Plans `rec` with `der` over `old`, unless that changes nothing.
@@ -156,19 +154,9 @@ impl Plan {
                 return Ok(WriteOutcome::Unchanged);
             }
         }
-        let new = live_item(
-            &self.tenant_id,
-            rec,
-            der,
-            self.now,
-            old.map_or(1, |o| o.ver + 1),
-        );
+        let new = live_item(&self.tenant_id, rec, der, self.now, old.map_or(1, |o| o.ver + 1));
         self.push(old, &new)?;
-        Ok(if was_live {
-            WriteOutcome::Updated
-        } else {
-            WriteOutcome::Created
-        })
+        Ok(if was_live { WriteOutcome::Updated } else { WriteOutcome::Created })
     }
 
     /// Plans new derived values for a live record (a no-op when they are unchanged).
@@ -184,10 +172,7 @@ impl Plan {
     }
 
     /// Plans the tombstone of a live record.
-    fn tombstone<R: CollectionRecord>(
-        &mut self,
-        old: &Stored<R, R::Derived>,
-    ) -> Result<WriteOutcome, StoreError> {
+    fn tombstone<R: CollectionRecord>(&mut self, old: &Stored<R, R::Derived>) -> Result<WriteOutcome, StoreError> {
         let Some(rec) = old.live() else {
             return Ok(WriteOutcome::NotFound);
         };
@@ -204,8 +189,8 @@ impl Plan {
     ) -> Result<(), StoreError> {
         let (old_listed, old_active) = counted(old);
         let (new_listed, new_active) = counted(Some(new));
-        let listed = i64::from(new_listed) - i64::from(old_listed);
-        let active = i64::from(new_active) - i64::from(old_active);
+        let listed = i64::from(new_listed) - i64::from(old_listed);        let active = i64::from(new_active) - i64::from(old_active);
+        self.writes.retain(|w| !(matches!(w.action, Action::Touch) && w.pk == new.pk && w.sk == new.sk));
         self.writes.push(PlannedWrite {
             pk: new.pk.clone(),
             sk: new.sk.clone(),
@@ -229,6 +214,25 @@ impl Plan {
             delta: None,
         });
         Ok(())
+    }    /// Makes the plan conflict with any concurrent change of the item read at `ver`.
+    fn touch(&mut self, pk: String, sk: String, ver: Option<u64>) {
+        if self.writes.iter().any(|w| w.pk == pk && w.sk == sk) {
+            return;
+        }
+        self.writes.push(PlannedWrite { pk, sk, action: Action::Touch, expected_ver: ver, delta: None });
+    }
+
+    /// Touches a record that was read, or the tenant's `REFS` item if it was absent.
+    fn touch_read<R, D>(&mut self, read: Option<&Stored<R, D>>, refs: Option<u64>) {
+        match read.filter(|stored| stored.live().is_some()) {
+            Some(stored) => self.touch(stored.pk.clone(), stored.sk.clone(), Some(stored.ver)),
+            None => self.touch_refs(refs),
+        }
+    }
+
+    /// Touches the tenant's `REFS` item (read at version `refs`).
+    fn touch_refs(&mut self, refs: Option<u64>) {
+        self.touch(tenant_pk(&self.tenant_id), REFS_SK.to_owned(), refs);
     }
 
     fn push_delete(&mut self, pk: String, sk: String, expected_ver: u64) {
@@ -265,29 +269,18 @@ impl Writer {
     /// Creates or replaces an app of the catalog.
     pub async fn put_catalog_app(&self, app: &CatalogApp) -> Result<WriteOutcome, StoreError> {
         reject_problems(app.problems())?;
-        self.retrying(|| self.try_put_plain(CATALOG_PK.to_owned(), app_sk(&app.app_code), app))
-            .await
+        self.retrying(|| self.try_put_plain(CATALOG_PK.to_owned(), app_sk(&app.app_code), app)).await
     }
 
     /// Creates or replaces a credit configuration: a tenant override when `tenantId` is
     /// set, a global one otherwise.
-    pub async fn put_credit_config(
-        &self,
-        config: &CreditConfig,
-    ) -> Result<WriteOutcome, StoreError> {
+    pub async fn put_credit_config(&self, config: &CreditConfig) -> Result<WriteOutcome, StoreError> {
         reject_problems(config.problems())?;
         let scope = match &config.tenant_id {
             Some(tenant_id) => ConfigScope::Tenant(tenant_id),
             None => ConfigScope::Global,
         };
-        self.retrying(|| {
-            self.try_put_plain(
-                scope.partition(),
-                credit_config_sk(&config.operation_code),
-                config,
-            )
-        })
-        .await
+        self.retrying(|| self.try_put_plain(scope.partition(), credit_config_sk(&config.operation_code), config)).await
     }
 
     /// Creates or replaces a tenant's entitlement to an app.
@@ -297,42 +290,22 @@ impl Writer {
         entitlement: &Entitlement,
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(entitlement.problems())?;
-        self.retrying(|| {
-            self.try_put_plain(
-                tenant_pk(tenant_id),
-                app_sk(&entitlement.app_code),
-                entitlement,
-            )
-        })
-        .await
+        self.retrying(|| self.try_put_plain(tenant_pk(tenant_id), app_sk(&entitlement.app_code), entitlement)).await
     }
 
-    async fn try_put_plain<R>(
-        &self,
-        pk: String,
-        sk: String,
-        rec: &R,
-    ) -> Result<WriteOutcome, StoreError>
+    async fn try_put_plain<R>(&self, pk: String, sk: String, rec: &R) -> Result<WriteOutcome, StoreError>
     where
         R: Serialize + DeserializeOwned + PartialEq + Clone,
     {
-        let old: Option<Stored<R, NoDerived>> =
-            reader::get_stored(&self.store, pk.clone(), &sk).await?;
+        let old: Option<Stored<R, NoDerived>> = reader::get_stored(&self.store, pk.clone(), &sk).await?;
         if old.as_ref().and_then(Stored::live) == Some(rec) {
             return Ok(WriteOutcome::Unchanged);
         }
         let mut plan = Plan::new("", self.clock.now());
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
-        plan.push_plain(
-            &Stored::plain(pk, sk, rec.clone(), plan.now, ver),
-            old.as_ref().map(|o| o.ver),
-        )?;
+        plan.push_plain(&Stored::plain(pk, sk, rec.clone(), plan.now, ver), old.as_ref().map(|o| o.ver))?;
         self.commit(plan).await?;
-        Ok(if old.is_some() {
-            WriteOutcome::Updated
-        } else {
-            WriteOutcome::Created
-        })
+        Ok(if old.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
     }
 
     // ----- tenants ---------------------------------------------------------------------
@@ -362,49 +335,29 @@ impl Writer {
         }
         let mut plan = Plan::new(&tenant.tenant_id, self.clock.now());
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
-        let mut profile = Stored::plain(
-            tenant_pk(&tenant.tenant_id),
-            PROFILE_SK.to_owned(),
-            tenant.clone(),
-            plan.now,
-            ver,
-        );
+        let mut profile =
+            Stored::plain(tenant_pk(&tenant.tenant_id), PROFILE_SK.to_owned(), tenant.clone(), plan.now, ver);
         if tenant.active() {
             profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
             profile.atsk = Some(tenant.tenant_id.clone());
         }
         plan.push_plain(&profile, old.as_ref().map(|o| o.ver))?;
         if alias.is_none() {
-            let rec = KindeOrgAlias {
-                kinde_org_id: tenant.kinde_org_id.clone(),
-                tenant_id: tenant.tenant_id.clone(),
-            };
+            let rec = KindeOrgAlias { kinde_org_id: tenant.kinde_org_id.clone(), tenant_id: tenant.tenant_id.clone() };
             plan.push_plain(
-                &Stored::plain(
-                    alias_pk(&tenant.kinde_org_id),
-                    ALIAS_SK.to_owned(),
-                    rec,
-                    plan.now,
-                    1,
-                ),
+                &Stored::plain(alias_pk(&tenant.kinde_org_id), ALIAS_SK.to_owned(), rec, plan.now, 1),
                 None,
             )?;
         }
         if let Some(previous) = old_live.filter(|t| t.kinde_org_id != tenant.kinde_org_id) {
             let stale: Option<Stored<KindeOrgAlias, NoDerived>> =
                 reader::get_stored(&self.store, alias_pk(&previous.kinde_org_id), ALIAS_SK).await?;
-            if let Some(stale) =
-                stale.filter(|a| a.live().is_some_and(|a| a.tenant_id == tenant.tenant_id))
-            {
+            if let Some(stale) = stale.filter(|a| a.live().is_some_and(|a| a.tenant_id == tenant.tenant_id)) {
                 plan.push_delete(stale.pk, stale.sk, stale.ver);
             }
         }
         self.commit(plan).await?;
-        Ok(if old_live.is_some() {
-            WriteOutcome::Updated
-        } else {
-            WriteOutcome::Created
-        })
+        Ok(if old_live.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
     }
 
     // ----- users -----------------------------------------------------------------------
@@ -415,36 +368,28 @@ impl Writer {
     pub async fn put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
         reject_problems(user.problems())?;
         self.retrying(|| self.try_put_user(tenant_id, user)).await
-    }
-
-    async fn try_put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
+    }    async fn try_put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
+        let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<User>(tenant_id, &user_sk(&user.user_id)).await?;
         let memberships = self.memberships_of_user(tenant_id, &user.user_id).await?;
         let der = derive::user(user, memberships.iter().filter_map(Stored::live));
         let previous = old.as_ref().and_then(Stored::live).cloned();
         let mut plan = Plan::new(tenant_id, self.clock.now());
-        let outcome = plan.upsert(old.as_ref(), user.clone(), der)?;
-        match previous {
+        let outcome = plan.upsert(old.as_ref(), user.clone(), der)?;        match previous {
             None => {
+                plan.touch_refs(refs);
                 for stored in &memberships {
                     let Some(membership) = stored.live() else {
                         continue;
                     };
-                    let entity = self
-                        .live::<Entity>(tenant_id, &entity_sk(&membership.entity_id))
-                        .await?;
+                    let entity = self.live::<Entity>(tenant_id, &entity_sk(&membership.entity_id)).await?;
                     plan.rederive(stored, derive::membership(Some(user), entity.as_ref()))?;
                 }
-                for stored in self
-                    .role_assignments_of_user(tenant_id, &user.user_id)
-                    .await?
-                {
+                for stored in self.role_assignments_of_user(tenant_id, &user.user_id).await? {
                     let Some(assignment) = stored.live() else {
                         continue;
                     };
-                    let role = self
-                        .live::<Role>(tenant_id, &role_sk(&assignment.role_id))
-                        .await?;
+                    let role = self.live::<Role>(tenant_id, &role_sk(&assignment.role_id)).await?;
                     plan.rederive(&stored, derive::role_assignment(true, role.is_some()))?;
                 }
             }
@@ -463,17 +408,14 @@ impl Writer {
 
     /// Deletes a user, with the user's memberships and role assignments (each leaves its
     /// own tombstone).
-    pub async fn delete_user(
-        &self,
-        tenant_id: &str,
-        user_id: &str,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {
+    pub async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<WriteOutcome, StoreError> {
+        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<User>(tenant_id, &user_sk(user_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = Plan::new(tenant_id, self.clock.now());
             let outcome = plan.tombstone(&old)?;
+            plan.touch_refs(refs);
             for membership in self.memberships_of_user(tenant_id, user_id).await? {
                 plan.tombstone(&membership)?;
             }
@@ -490,68 +432,46 @@ impl Writer {
 
     /// Creates or updates an entity, keeping its parents' child lists, its memberships'
     /// entity name and code, and its credit balance's allocation type in step.
-    pub async fn put_entity(
-        &self,
-        tenant_id: &str,
-        entity: &Entity,
-    ) -> Result<WriteOutcome, StoreError> {
+    pub async fn put_entity(&self, tenant_id: &str, entity: &Entity) -> Result<WriteOutcome, StoreError> {
         reject_problems(entity.problems())?;
-        self.retrying(|| self.try_put_entity(tenant_id, entity))
-            .await
+        self.retrying(|| self.try_put_entity(tenant_id, entity)).await
     }
 
-    async fn try_put_entity(
-        &self,
-        tenant_id: &str,
-        entity: &Entity,
-    ) -> Result<WriteOutcome, StoreError> {
-        let id = &entity.entity_id;
+    async fn try_put_entity(&self, tenant_id: &str, entity: &Entity) -> Result<WriteOutcome, StoreError> {        let id = &entity.entity_id;
+        let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<Entity>(tenant_id, &entity_sk(id)).await?;
         let previous = old.as_ref().and_then(Stored::live).cloned();
         let der = match (&previous, &old) {
             (Some(_), Some(old)) => old.der.clone(),
             _ => {
-                let children = self
-                    .related::<Entity>(tenant_id, "ENTITY#", REC_PARENT_ID, id)
-                    .await?;
-                let mut child_ids: Vec<String> = children
-                    .iter()
-                    .filter_map(Stored::live)
-                    .map(|c| c.entity_id.clone())
-                    .collect();
+                let children = self.related::<Entity>(tenant_id, "ENTITY#", REC_PARENT_ID, id).await?;
+                let mut child_ids: Vec<String> =
+                    children.iter().filter_map(Stored::live).map(|c| c.entity_id.clone()).collect();
                 child_ids.sort();
                 EntityDerived { child_ids }
             }
         };
         let mut plan = Plan::new(tenant_id, self.clock.now());
         let outcome = plan.upsert(old.as_ref(), entity.clone(), der)?;
-        let old_parent = previous.as_ref().and_then(|p| p.parent_entity_id.clone());
-        if previous.is_none() || old_parent != entity.parent_entity_id {
-            if let Some(parent) = old_parent.filter(|p| Some(p) != entity.parent_entity_id.as_ref())
-            {
-                self.plan_child_change(&mut plan, tenant_id, &parent, id, false)
-                    .await?;
+        let old_parent = previous.as_ref().and_then(|p| p.parent_entity_id.clone());        if previous.is_none() || old_parent != entity.parent_entity_id {
+            plan.touch_refs(refs);
+            if let Some(parent) = old_parent.filter(|p| Some(p) != entity.parent_entity_id.as_ref()) {
+                self.plan_child_change(&mut plan, tenant_id, &parent, id, false).await?;
             }
             if let Some(parent) = &entity.parent_entity_id {
-                self.plan_child_change(&mut plan, tenant_id, parent, id, true)
-                    .await?;
+                self.plan_child_change(&mut plan, tenant_id, parent, id, true).await?;
             }
         }
-        let renamed = previous.as_ref().is_none_or(|p| {
-            p.entity_name != entity.entity_name || p.entity_code != entity.entity_code
-        });
+        let renamed = previous
+            .as_ref()
+            .is_none_or(|p| p.entity_name != entity.entity_name || p.entity_code != entity.entity_code);
         if renamed {
-            for stored in self
-                .related::<Membership>(tenant_id, "MEMBER#", REC_ENTITY_ID, id)
-                .await?
-            {
+            for stored in self.related::<Membership>(tenant_id, "MEMBER#", REC_ENTITY_ID, id).await? {
                 let Some(membership) = stored.live() else {
                     continue;
                 };
                 let der = if previous.is_none() {
-                    let user = self
-                        .live::<User>(tenant_id, &user_sk(&membership.user_id))
-                        .await?;
+                    let user = self.live::<User>(tenant_id, &user_sk(&membership.user_id)).await?;
                     derive::membership(user.as_ref(), Some(entity))
                 } else {
                     let mut der = stored.der.clone();
@@ -562,14 +482,8 @@ impl Writer {
                 plan.rederive(&stored, der)?;
             }
         }
-        if previous
-            .as_ref()
-            .is_none_or(|p| p.entity_type != entity.entity_type)
-        {
-            if let Some(balance) = self
-                .get::<CreditBalance>(tenant_id, &credit_balance_sk(id))
-                .await?
-            {
+        if previous.as_ref().is_none_or(|p| p.entity_type != entity.entity_type) {
+            if let Some(balance) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(id)).await? {
                 plan.rederive(&balance, derive::credit_balance(Some(entity)))?;
             }
         }
@@ -594,47 +508,28 @@ impl Writer {
         } else {
             children.remove(child_id);
         }
-        plan.rederive(
-            &parent,
-            EntityDerived {
-                child_ids: children.into_iter().collect(),
-            },
-        )
+        plan.rederive(&parent, EntityDerived { child_ids: children.into_iter().collect() })
     }
 
     /// Deletes an entity, with the memberships in it and its credit balance. Its children
     /// keep their parent id (sync validation reports the dangling parent).
-    pub async fn delete_entity(
-        &self,
-        tenant_id: &str,
-        entity_id: &str,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {
+    pub async fn delete_entity(&self, tenant_id: &str, entity_id: &str) -> Result<WriteOutcome, StoreError> {
+        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<Entity>(tenant_id, &entity_sk(entity_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let Some(entity) = old.live().cloned() else {
                 return Ok(WriteOutcome::NotFound);
             };
-            let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.tombstone(&old)?;
+            let mut plan = Plan::new(tenant_id, self.clock.now());            let outcome = plan.tombstone(&old)?;
+            plan.touch_refs(refs);
             if let Some(parent) = &entity.parent_entity_id {
-                self.plan_child_change(&mut plan, tenant_id, parent, entity_id, false)
-                    .await?;
+                self.plan_child_change(&mut plan, tenant_id, parent, entity_id, false).await?;
             }
-            let doomed = self
-                .related::<Membership>(tenant_id, "MEMBER#", REC_ENTITY_ID, entity_id)
-                .await?;
-            let doomed_ids: BTreeSet<String> = doomed
-                .iter()
-                .filter_map(Stored::live)
-                .map(|m| m.membership_id.clone())
-                .collect();
-            let users: BTreeSet<String> = doomed
-                .iter()
-                .filter_map(Stored::live)
-                .map(|m| m.user_id.clone())
-                .collect();
+            let doomed = self.related::<Membership>(tenant_id, "MEMBER#", REC_ENTITY_ID, entity_id).await?;
+            let doomed_ids: BTreeSet<String> =
+                doomed.iter().filter_map(Stored::live).map(|m| m.membership_id.clone()).collect();
+            let users: BTreeSet<String> = doomed.iter().filter_map(Stored::live).map(|m| m.user_id.clone()).collect();
             for membership in &doomed {
                 plan.tombstone(membership)?;
             }
@@ -648,10 +543,7 @@ impl Writer {
                 )
                 .await?;
             }
-            if let Some(balance) = self
-                .get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id))
-                .await?
-            {
+            if let Some(balance) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? {
                 plan.tombstone(&balance)?;
             }
             self.commit(plan).await?;
@@ -665,22 +557,17 @@ impl Writer {
     /// Creates or updates a role. A new role makes its waiting assignments listable.
     pub async fn put_role(&self, tenant_id: &str, role: &Role) -> Result<WriteOutcome, StoreError> {
         reject_problems(role.problems())?;
-        self.retrying(|| async {
+        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<Role>(tenant_id, &role_sk(&role.role_id)).await?;
             let existed = old.as_ref().and_then(Stored::live).is_some();
             let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.upsert(old.as_ref(), role.clone(), derive::role(role))?;
-            if !existed {
-                for stored in self
-                    .related::<RoleAssignment>(tenant_id, "RA#", REC_ROLE_ID, &role.role_id)
-                    .await?
-                {
+            let outcome = plan.upsert(old.as_ref(), role.clone(), derive::role(role))?;            if !existed {
+                plan.touch_refs(refs);
+                for stored in self.related::<RoleAssignment>(tenant_id, "RA#", REC_ROLE_ID, &role.role_id).await? {
                     let Some(assignment) = stored.live() else {
                         continue;
                     };
-                    let user = self
-                        .live::<User>(tenant_id, &user_sk(&assignment.user_id))
-                        .await?;
+                    let user = self.live::<User>(tenant_id, &user_sk(&assignment.user_id)).await?;
                     plan.rederive(&stored, derive::role_assignment(user.is_some(), true))?;
                 }
             }
@@ -691,21 +578,15 @@ impl Writer {
     }
 
     /// Deletes a role and its assignments.
-    pub async fn delete_role(
-        &self,
-        tenant_id: &str,
-        role_id: &str,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {
+    pub async fn delete_role(&self, tenant_id: &str, role_id: &str) -> Result<WriteOutcome, StoreError> {
+        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<Role>(tenant_id, &role_sk(role_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = Plan::new(tenant_id, self.clock.now());
             let outcome = plan.tombstone(&old)?;
-            for assignment in self
-                .related::<RoleAssignment>(tenant_id, "RA#", REC_ROLE_ID, role_id)
-                .await?
-            {
+            plan.touch_refs(refs);
+            for assignment in self.related::<RoleAssignment>(tenant_id, "RA#", REC_ROLE_ID, role_id).await? {
                 plan.tombstone(&assignment)?;
             }
             self.commit(plan).await?;
@@ -725,24 +606,20 @@ impl Writer {
         self.retrying(|| async {
             let sk = role_assignment_sk(&assignment.user_id, &assignment.assignment_id);
             let old = self.get::<RoleAssignment>(tenant_id, &sk).await?;
-            if old
-                .as_ref()
-                .and_then(Stored::live)
-                .is_some_and(|o| o.role_id != assignment.role_id)
-            {
+            if old.as_ref().and_then(Stored::live).is_some_and(|o| o.role_id != assignment.role_id) {
                 return Err(StoreError::Rejected(
                     "roleId of a role assignment cannot change; delete and re-create it".into(),
                 ));
-            }
-            let user = self
-                .live::<User>(tenant_id, &user_sk(&assignment.user_id))
-                .await?;
-            let role = self
-                .live::<Role>(tenant_id, &role_sk(&assignment.role_id))
-                .await?;
+            }            let refs = self.refs_version(tenant_id).await?;
+            let user = self.get::<User>(tenant_id, &user_sk(&assignment.user_id)).await?;
+            let role = self.get::<Role>(tenant_id, &role_sk(&assignment.role_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
-            let der = derive::role_assignment(user.is_some(), role.is_some());
+            let der = derive::role_assignment(live_of(&user).is_some(), live_of(&role).is_some());
             let outcome = plan.upsert(old.as_ref(), assignment.clone(), der)?;
+            if outcome != WriteOutcome::Unchanged {
+                plan.touch_read(user.as_ref(), refs);
+                plan.touch_read(role.as_ref(), refs);
+            }
             self.commit(plan).await?;
             Ok(outcome)
         })
@@ -773,33 +650,25 @@ impl Writer {
 
     /// Creates or updates a membership and, when it changes the user's employee code (R3),
     /// the user.
-    pub async fn put_membership(
-        &self,
-        tenant_id: &str,
-        membership: &Membership,
-    ) -> Result<WriteOutcome, StoreError> {
+    pub async fn put_membership(&self, tenant_id: &str, membership: &Membership) -> Result<WriteOutcome, StoreError> {
         reject_problems(membership.problems())?;
         self.retrying(|| async {
             let sk = membership_sk(&membership.user_id, &membership.membership_id);
             let old = self.get::<Membership>(tenant_id, &sk).await?;
-            if old
-                .as_ref()
-                .and_then(Stored::live)
-                .is_some_and(|o| o.entity_id != membership.entity_id)
-            {
+            if old.as_ref().and_then(Stored::live).is_some_and(|o| o.entity_id != membership.entity_id) {
                 return Err(StoreError::Rejected(
                     "entityId of a membership cannot change; delete and re-create it".into(),
                 ));
-            }
-            let user = self
-                .live::<User>(tenant_id, &user_sk(&membership.user_id))
-                .await?;
-            let entity = self
-                .live::<Entity>(tenant_id, &entity_sk(&membership.entity_id))
-                .await?;
+            }            let refs = self.refs_version(tenant_id).await?;
+            let user = self.get::<User>(tenant_id, &user_sk(&membership.user_id)).await?;
+            let entity = self.get::<Entity>(tenant_id, &entity_sk(&membership.entity_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
-            let der = derive::membership(user.as_ref(), entity.as_ref());
+            let der = derive::membership(live_of(&user), live_of(&entity));
             let outcome = plan.upsert(old.as_ref(), membership.clone(), der)?;
+            if outcome != WriteOutcome::Unchanged {
+                plan.touch_read(user.as_ref(), refs);
+                plan.touch_read(entity.as_ref(), refs);
+            }
             let id = &membership.membership_id;
             self.plan_employee_code(
                 &mut plan,
@@ -823,22 +692,12 @@ impl Writer {
         membership_id: &str,
     ) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self
-                .get::<Membership>(tenant_id, &membership_sk(user_id, membership_id))
-                .await?
-            else {
+            let Some(old) = self.get::<Membership>(tenant_id, &membership_sk(user_id, membership_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = Plan::new(tenant_id, self.clock.now());
             let outcome = plan.tombstone(&old)?;
-            self.plan_employee_code(
-                &mut plan,
-                tenant_id,
-                user_id,
-                |m| m.membership_id != membership_id,
-                None,
-            )
-            .await?;
+            self.plan_employee_code(&mut plan, tenant_id, user_id, |m| m.membership_id != membership_id, None).await?;
             self.commit(plan).await?;
             Ok(outcome)
         })
@@ -862,11 +721,7 @@ impl Writer {
             return Ok(());
         };
         let stored = self.memberships_of_user(tenant_id, user_id).await?;
-        let memberships = stored
-            .iter()
-            .filter_map(Stored::live)
-            .filter(|m| keep(m))
-            .chain(extra);
+        let memberships = stored.iter().filter_map(Stored::live).filter(|m| keep(m)).chain(extra);
         plan.rederive(&user, derive::user(record, memberships))
     }
 
@@ -879,19 +734,14 @@ impl Writer {
         balance: &CreditBalance,
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(balance.problems())?;
-        self.retrying(|| async {
-            let old = self
-                .get::<CreditBalance>(tenant_id, &credit_balance_sk(&balance.entity_id))
-                .await?;
-            let entity = self
-                .live::<Entity>(tenant_id, &entity_sk(&balance.entity_id))
-                .await?;
+        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+            let old = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(&balance.entity_id)).await?;
+            let entity = self.get::<Entity>(tenant_id, &entity_sk(&balance.entity_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.upsert(
-                old.as_ref(),
-                balance.clone(),
-                derive::credit_balance(entity.as_ref()),
-            )?;
+            let outcome = plan.upsert(old.as_ref(), balance.clone(), derive::credit_balance(live_of(&entity)))?;
+            if outcome != WriteOutcome::Unchanged {
+                plan.touch_read(entity.as_ref(), refs);
+            }
             self.commit(plan).await?;
             Ok(outcome)
         })
@@ -899,16 +749,9 @@ impl Writer {
     }
 
     /// Deletes an entity's credit balance.
-    pub async fn delete_credit_balance(
-        &self,
-        tenant_id: &str,
-        entity_id: &str,
-    ) -> Result<WriteOutcome, StoreError> {
+    pub async fn delete_credit_balance(&self, tenant_id: &str, entity_id: &str) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self
-                .get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id))
-                .await?
-            else {
+            let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = Plan::new(tenant_id, self.clock.now());
@@ -928,10 +771,7 @@ impl Writer {
         activity: &CreditActivity,
     ) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self
-                .get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id))
-                .await?
-            else {
+            let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let Some(mut balance) = old.live().cloned() else {
@@ -950,11 +790,7 @@ impl Writer {
 
     /// Overwrites the tenant's counters (sync validation repairs them with this when they
     /// drifted from the data).
-    pub async fn replace_counters(
-        &self,
-        tenant_id: &str,
-        counters: &Counters,
-    ) -> Result<(), StoreError> {
+    pub async fn replace_counters(&self, tenant_id: &str, counters: &Counters) -> Result<(), StoreError> {
         self.store
             .client()
             .put_item()
@@ -974,17 +810,17 @@ impl Writer {
         sk: &str,
     ) -> Result<Option<Stored<R, R::Derived>>, StoreError> {
         reader::get_record::<R>(&self.store, tenant_id, sk).await
+    }    /// The version of the tenant's `REFS` item, read before anything it guards.
+    async fn refs_version(&self, tenant_id: &str) -> Result<Option<u64>, StoreError> {
+        let item = reader::get_item(&self.store, tenant_pk(tenant_id), REFS_SK).await?;
+        Ok(item.and_then(|item| match item.get("ver") {
+            Some(AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        }))
     }
 
-    async fn live<R: CollectionRecord>(
-        &self,
-        tenant_id: &str,
-        sk: &str,
-    ) -> Result<Option<R>, StoreError> {
-        Ok(self
-            .get::<R>(tenant_id, sk)
-            .await?
-            .and_then(|s| s.rec.filter(|_| s.deleted != Some(true))))
+    async fn live<R: CollectionRecord>(&self, tenant_id: &str, sk: &str) -> Result<Option<R>, StoreError> {
+        Ok(self.get::<R>(tenant_id, sk).await?.and_then(|s| s.rec.filter(|_| s.deleted != Some(true))))
     }
 
     /// Live records of a collection under `prefix` whose member at `path` equals `value`.
@@ -996,8 +832,7 @@ impl Writer {
         value: &str,
     ) -> Result<Vec<Stored<R, R::Derived>>, StoreError> {
         let filters = [Filter::Equals(path, value.to_owned())];
-        let items =
-            reader::query_partition(&self.store, tenant_pk(tenant_id), prefix, &filters).await?;
+        let items = reader::query_partition(&self.store, tenant_pk(tenant_id), prefix, &filters).await?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let stored: Stored<R, R::Derived> = Stored::from_item(item)?;
@@ -1012,27 +847,16 @@ impl Writer {
         &self,
         tenant_id: &str,
         user_id: &str,
-    ) -> Result<Vec<Stored<Membership, <Membership as CollectionRecord>::Derived>>, StoreError>
-    {
-        self.related::<Membership>(
-            tenant_id,
-            &format!("MEMBER#{user_id}#"),
-            REC_USER_ID,
-            user_id,
-        )
-        .await
+    ) -> Result<Vec<Stored<Membership, <Membership as CollectionRecord>::Derived>>, StoreError> {
+        self.related::<Membership>(tenant_id, &format!("MEMBER#{user_id}#"), REC_USER_ID, user_id).await
     }
 
     async fn role_assignments_of_user(
         &self,
         tenant_id: &str,
         user_id: &str,
-    ) -> Result<
-        Vec<Stored<RoleAssignment, <RoleAssignment as CollectionRecord>::Derived>>,
-        StoreError,
-    > {
-        self.related::<RoleAssignment>(tenant_id, &format!("RA#{user_id}#"), REC_USER_ID, user_id)
-            .await
+    ) -> Result<Vec<Stored<RoleAssignment, <RoleAssignment as CollectionRecord>::Derived>>, StoreError> {
+        self.related::<RoleAssignment>(tenant_id, &format!("RA#{user_id}#"), REC_USER_ID, user_id).await
     }
 
     /// Runs `attempt` until it does not conflict, with jittered backoff.
@@ -1057,10 +881,8 @@ impl Writer {
     /// Commits a plan, one transaction per chunk, counters updated with their items.
     async fn commit(&self, plan: Plan) -> Result<(), StoreError> {
         for chunk in plan.writes.chunks(TRANSACTION_ITEMS) {
-            let mut items: Vec<TransactWriteItem> = chunk
-                .iter()
-                .map(|w| self.transact_item(w))
-                .collect::<Result<_, _>>()?;
+            let mut items: Vec<TransactWriteItem> =
+                chunk.iter().map(|w| self.transact_item(w)).collect::<Result<_, _>>()?;
             let mut deltas: BTreeMap<Collection, (i64, i64)> = BTreeMap::new();
             for (collection, listed, active) in chunk.iter().filter_map(|w| w.delta) {
                 let entry = deltas.entry(collection).or_default();
@@ -1073,13 +895,7 @@ impl Writer {
             if items.is_empty() {
                 continue;
             }
-            let result = self
-                .store
-                .client()
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
+            let result = self.store.client().transact_write_items().set_transact_items(Some(items)).send().await;
             if let Err(error) = result {
                 if is_retryable_cancel(&error) {
                     return Err(StoreError::Conflict);
@@ -1102,17 +918,27 @@ impl Writer {
                     .set_item(Some(item.clone()))
                     .condition_expression(condition);
                 put = if let Some(value) = values {
-                    put.expression_attribute_names("#ver", "ver")
-                        .expression_attribute_values(":ver", value)
+                    put.expression_attribute_names("#ver", "ver").expression_attribute_values(":ver", value)
                 } else {
                     put.expression_attribute_names("#pk", attr::PK)
                 };
-                TransactWriteItem::builder()
-                    .put(
-                        put.build()
-                            .map_err(|e| StoreError::Request(e.to_string()))?,
-                    )
-                    .build()
+                TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Request(e.to_string()))?).build()
+            }            Action::Touch => {
+                let mut update = Update::builder()
+                    .table_name(self.store.table())
+                    .key(attr::PK, AttributeValue::S(write.pk.clone()))
+                    .key(attr::SK, AttributeValue::S(write.sk.clone()))
+                    .update_expression("ADD #ver :one")
+                    .expression_attribute_names("#ver", "ver")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()));
+                update = match write.expected_ver {
+                    Some(ver) => update
+                        .condition_expression("#ver = :ver")
+                        .expression_attribute_values(":ver", AttributeValue::N(ver.to_string())),
+                    None => update.condition_expression("attribute_not_exists(#ver)"),
+                };
+                let update = update.build().map_err(|e| StoreError::Request(e.to_string()))?;
+                TransactWriteItem::builder().update(update).build()
             }
             Action::Delete => {
                 let mut delete = Delete::builder()
@@ -1121,18 +947,12 @@ impl Writer {
                     .key(attr::SK, AttributeValue::S(write.sk.clone()))
                     .condition_expression(condition);
                 delete = if let Some(value) = values {
-                    delete
-                        .expression_attribute_names("#ver", "ver")
-                        .expression_attribute_values(":ver", value)
+                    delete.expression_attribute_names("#ver", "ver").expression_attribute_values(":ver", value)
                 } else {
                     delete.expression_attribute_names("#pk", attr::PK)
                 };
                 TransactWriteItem::builder()
-                    .delete(
-                        delete
-                            .build()
-                            .map_err(|e| StoreError::Request(e.to_string()))?,
-                    )
+                    .delete(delete.build().map_err(|e| StoreError::Request(e.to_string()))?)
                     .build()
             }
         };
@@ -1151,10 +971,7 @@ impl Writer {
             .key(attr::SK, AttributeValue::S(STATS_SK.to_owned()));
         for (n, (collection, (listed, active))) in deltas.iter().enumerate() {
             let (listed_name, active_name) = Counters::attribute_names(*collection);
-            for (m, (name, delta)) in [(listed_name, *listed), (active_name, *active)]
-                .into_iter()
-                .enumerate()
-            {
+            for (m, (name, delta)) in [(listed_name, *listed), (active_name, *active)].into_iter().enumerate() {
                 if delta == 0 {
                     continue;
                 }
@@ -1189,11 +1006,11 @@ fn is_retryable_cancel<R>(
         return false;
     };
     match service {
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancel) => {
-            cancel.cancellation_reasons().iter().all(|reason| {
-                matches!(reason.code(), None | Some("None") | Some("ConditionalCheckFailed") | Some("TransactionConflict"))
-            })
-        }
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            cancel,
+        ) => cancel.cancellation_reasons().iter().all(|reason| {
+            matches!(reason.code(), None | Some("None") | Some("ConditionalCheckFailed") | Some("TransactionConflict"))
+        }),
         _ => false,
     }
 }
@@ -1212,6 +1029,10 @@ pub fn counters_item(tenant_id: &str, counters: &Counters) -> RawItem {
     item
 }
 
+fn live_of<R, D>(stored: &Option<Stored<R, D>>) -> Option<&R> {
+    stored.as_ref().and_then(Stored::live)
+}
+
 fn reject_problems(problems: Vec<Problem>) -> Result<(), StoreError> {
     if problems.is_empty() {
         return Ok(());
@@ -1221,36 +1042,21 @@ fn reject_problems(problems: Vec<Problem>) -> Result<(), StoreError> {
 }
 
 /// Applies one posting to per-app totals (the contract's sums, kept incrementally).
-pub fn apply_credit_activity(
-    totals: &mut BTreeMap<String, AppCreditTotals>,
-    activity: &CreditActivity,
-) {
+pub fn apply_credit_activity(totals: &mut BTreeMap<String, AppCreditTotals>, activity: &CreditActivity) {
     match activity {
-        CreditActivity::Ledger {
-            operation_code,
-            amount,
-            initiated_by,
-            created_at,
-        } => {
+        CreditActivity::Ledger { operation_code, amount, initiated_by, created_at } => {
             let Some(app) = operation_code.strip_prefix("application_allocation:") else {
                 return;
             };
             let entry = totals.entry(app.to_owned()).or_default();
             entry.allocated += *amount;
-            let later = entry
-                .last_allocated_at
-                .is_none_or(|last| *created_at >= last);
+            let later = entry.last_allocated_at.is_none_or(|last| *created_at >= last);
             if amount.is_sign_positive() && !amount.is_zero() && later {
                 entry.last_allocated_at = Some(*created_at);
                 entry.last_allocated_by = initiated_by.clone();
             }
         }
-        CreditActivity::Usage {
-            operation_code,
-            credits_debited,
-            success,
-            ..
-        } => {
+        CreditActivity::Usage { operation_code, credits_debited, success, .. } => {
             if !success {
                 return;
             }
