@@ -220,3 +220,37 @@ async fn bulk_loading_writes_exactly_what_the_writer_writes() {
         assert_eq!(Some(item), from_writer.get(sk), "item {sk} differs");
     }
 }
+
+#[tokio::test]
+async fn concurrent_creation_of_parents_and_dependents_loses_nothing() {
+    let store = fresh_store().await;
+    let w = writer(&store);
+    let mut tasks = Vec::new();
+    for round in 0..12 {
+        let tenant = format!("race-{round}");
+        let (w1, w2, w3, w4) = (w.clone(), w.clone(), w.clone(), w.clone());
+        let (t1, t2, t3, t4) = (tenant.clone(), tenant.clone(), tenant.clone(), tenant.clone());
+        tasks.push(tokio::spawn(async move { w1.put_entity(&t1, &entity("parent", "P", None, 1)).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { w2.put_entity(&t2, &entity("child", "C", Some("parent"), 2)).await.unwrap() },
+        ));
+        tasks.push(tokio::spawn(async move { w3.put_user(&t3, &user("u", "2025-01-01T00:00:00Z")).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            w4.put_membership(&t4, &membership("m", "u", "parent", true, Some("EMP-R"))).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for round in 0..12 {
+        let tenant = format!("race-{round}");
+        let parent = reader::get_record::<Entity>(&store, &tenant, &entity_sk("parent")).await.unwrap().unwrap();
+        assert_eq!(parent.der.child_ids, vec!["child"], "round {round}: the child link was lost");
+        let m = reader::get_record::<Membership>(&store, &tenant, &membership_sk("u", "m")).await.unwrap().unwrap();
+        assert!(m.der.refs_ok && m.der.user_active, "round {round}: membership not resolved: {:?}", m.der);
+        let u = reader::get_record::<User>(&store, &tenant, &user_sk("u")).await.unwrap().unwrap();
+        assert_eq!(u.der.employee_code, "EMP-R", "round {round}");
+        let counts = reader::counters(&store, &tenant).await.unwrap().get(Collection::Memberships);
+        assert_eq!((counts.listed, counts.active), (1, 1), "round {round}");
+    }
+}

@@ -35,10 +35,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let store = commands::store(&cli.table, cli.endpoint.as_deref())?;
+    let store = || commands::store(&cli.table, cli.endpoint.as_deref());
     match cli.command {
-        Command::Table { action } => commands::table::run(&store, action).await,
-        Command::Seed(args) => commands::seed::run(&store, args).await,
-        Command::Import(args) => commands::import::run(&store, args).await,
+        Command::Table { action: commands::table::TableAction::Template } => {
+            print!("{}", shared::store::table::cloudformation_resource());
+            Ok(())
+        }
+        Command::Table { action } => commands::table::run(&store()?, action).await,
+        Command::Seed(args) => commands::seed::run(&store()?, args).await,
+        Command::Import(args) => commands::import::run(&store()?, args).await,
     }
 }

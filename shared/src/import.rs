@@ -310,7 +310,9 @@ pub async fn apply(
         let result = write(writer, &line.record).await;
         progress();
         match result {
-            Ok(outcome) => *report.outcomes.entry((line.record.kind().to_owned(), format!("{outcome:?}"))).or_default() += 1,
+            Ok(outcome) => {
+                *report.outcomes.entry((line.record.kind().to_owned(), format!("{outcome:?}"))).or_default() += 1
+            }
             Err(StoreError::Rejected(reason)) => report.rejected.push(LineError { line: line.line, reason }),
             Err(other) => return Err(other),
         }

@@ -132,6 +132,45 @@ const TENANTS: &[TenantSpec] = &[
     },
 ];
 
+/// A demo role: which apps it covers and whether it is read-only.
+struct RoleTemplate {
+    name: &'static str,
+    apps: &'static [&'static str],
+    read_only: bool,
+    priority: i64,
+    system: bool,
+    active: bool,
+}
+
+const fn role_template(
+    name: &'static str,
+    apps: &'static [&'static str],
+    read_only: bool,
+    priority: i64,
+) -> RoleTemplate {
+    RoleTemplate { name, apps, read_only, priority, system: false, active: true }
+}
+
+const ROLE_TEMPLATES: &[RoleTemplate] = &[
+    RoleTemplate {
+        system: true,
+        ..role_template(
+            "Tenant Admin",
+            &["crm", "hr", "accounting", "operations", "inventory", "affiliate_connect"],
+            false,
+            100,
+        )
+    },
+    RoleTemplate { system: true, ..role_template("Member", &["crm", "hr", "operations"], true, 10) },
+    role_template("Sales Manager", &["crm"], false, 60),
+    role_template("Sales Representative", &["crm"], true, 40),
+    role_template("HR Manager", &["hr"], false, 60),
+    role_template("Accountant", &["accounting"], false, 50),
+    role_template("Warehouse Lead", &["inventory", "operations"], false, 50),
+    role_template("Affiliate Manager", &["affiliate_connect", "crm"], true, 45),
+    RoleTemplate { active: false, ..role_template("Legacy Auditor", &["accounting"], true, 5) },
+];
+
 /// Generates the demo data for `options`.
 pub fn generate(options: &SeedOptions) -> SeedData {
     let mut gen = Gen::new(options.seed);
@@ -195,7 +234,7 @@ impl Gen {
                     tenant_id: None,
                     operation_code: operation,
                     operation_name: self.chance(0.5).then(|| permission.name.clone()),
-                    credit_cost: Decimal::from_str(*self.pick::<&str>(&costs)).expect("constant"),
+                    credit_cost: Decimal::from_str(self.pick::<&str>(&costs)).expect("constant"),
                     unit: self.chance(0.2).then(|| "record".to_owned()),
                     is_active: self.chance(0.05).then_some(false),
                 });
@@ -464,34 +503,16 @@ impl Gen {
     }
 
     fn roles(&mut self, catalog: &[CatalogApp], created: Timestamp) -> Vec<Role> {
-        let templates: [(&str, &[&str], bool, i64, bool, bool); 9] = [
-            (
-                "Tenant Admin",
-                &["crm", "hr", "accounting", "operations", "inventory", "affiliate_connect"],
-                false,
-                100,
-                true,
-                true,
-            ),
-            ("Member", &["crm", "hr", "operations"], true, 10, true, true),
-            ("Sales Manager", &["crm"], false, 60, false, true),
-            ("Sales Representative", &["crm"], true, 40, false, true),
-            ("HR Manager", &["hr"], false, 60, false, true),
-            ("Accountant", &["accounting"], false, 50, false, true),
-            ("Warehouse Lead", &["inventory", "operations"], false, 50, false, true),
-            ("Affiliate Manager", &["affiliate_connect", "crm"], true, 45, false, true),
-            ("Legacy Auditor", &["accounting"], true, 5, false, false),
-        ];
-        templates
+        ROLE_TEMPLATES
             .iter()
-            .map(|(name, apps, read_only, priority, system, active)| Role {
+            .map(|t| Role {
                 role_id: self.uuid(),
-                role_name: Some((*name).to_owned()),
-                description: Some(format!("{name} role")),
-                permissions: role_permissions(catalog, apps, *read_only),
-                priority: Some(*priority),
-                is_system_role: system.then_some(true),
-                is_active: (!active).then_some(false),
+                role_name: Some(t.name.to_owned()),
+                description: Some(format!("{} role", t.name)),
+                permissions: role_permissions(catalog, t.apps, t.read_only),
+                priority: Some(t.priority),
+                is_system_role: t.system.then_some(true),
+                is_active: (!t.active).then_some(false),
                 created_at: self.time_after(Some(created)),
             })
             .collect()

@@ -195,7 +195,7 @@ pub async fn active_tenant_ids(
         _ => None,
     };
     let ids: Vec<String> = output.items().iter().filter_map(id_of).collect();
-    let next = output.last_evaluated_key().and_then(|key| id_of(key));
+    let next = output.last_evaluated_key().and_then(id_of);
     Ok((ids, next))
 }
 

@@ -27,7 +27,8 @@ use super::item::{
     user_sk, CollectionRecord, NoDerived, RawItem, Stored,
 };
 use super::keys::{
-    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, PROFILE_SK, REFS_SK, STATS_SK,
+    alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, PROFILE_SK,
+    REFS_SK, STATS_SK,
 };
 use super::query::Filter;
 use super::reader::{self, ConfigScope, Counters};
@@ -189,7 +190,8 @@ impl Plan {
     ) -> Result<(), StoreError> {
         let (old_listed, old_active) = counted(old);
         let (new_listed, new_active) = counted(Some(new));
-        let listed = i64::from(new_listed) - i64::from(old_listed);        let active = i64::from(new_active) - i64::from(old_active);
+        let listed = i64::from(new_listed) - i64::from(old_listed);
+        let active = i64::from(new_active) - i64::from(old_active);
         self.writes.retain(|w| !(matches!(w.action, Action::Touch) && w.pk == new.pk && w.sk == new.sk));
         self.writes.push(PlannedWrite {
             pk: new.pk.clone(),
@@ -214,7 +216,8 @@ impl Plan {
             delta: None,
         });
         Ok(())
-    }    /// Makes the plan conflict with any concurrent change of the item read at `ver`.
+    }
+    /// Makes the plan conflict with any concurrent change of the item read at `ver`.
     fn touch(&mut self, pk: String, sk: String, ver: Option<u64>) {
         if self.writes.iter().any(|w| w.pk == pk && w.sk == sk) {
             return;
@@ -368,14 +371,16 @@ impl Writer {
     pub async fn put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
         reject_problems(user.problems())?;
         self.retrying(|| self.try_put_user(tenant_id, user)).await
-    }    async fn try_put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
+    }
+    async fn try_put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
         let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<User>(tenant_id, &user_sk(&user.user_id)).await?;
         let memberships = self.memberships_of_user(tenant_id, &user.user_id).await?;
         let der = derive::user(user, memberships.iter().filter_map(Stored::live));
         let previous = old.as_ref().and_then(Stored::live).cloned();
         let mut plan = Plan::new(tenant_id, self.clock.now());
-        let outcome = plan.upsert(old.as_ref(), user.clone(), der)?;        match previous {
+        let outcome = plan.upsert(old.as_ref(), user.clone(), der)?;
+        match previous {
             None => {
                 plan.touch_refs(refs);
                 for stored in &memberships {
@@ -409,7 +414,8 @@ impl Writer {
     /// Deletes a user, with the user's memberships and role assignments (each leaves its
     /// own tombstone).
     pub async fn delete_user(&self, tenant_id: &str, user_id: &str) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+        self.retrying(|| async {
+            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<User>(tenant_id, &user_sk(user_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
@@ -437,7 +443,8 @@ impl Writer {
         self.retrying(|| self.try_put_entity(tenant_id, entity)).await
     }
 
-    async fn try_put_entity(&self, tenant_id: &str, entity: &Entity) -> Result<WriteOutcome, StoreError> {        let id = &entity.entity_id;
+    async fn try_put_entity(&self, tenant_id: &str, entity: &Entity) -> Result<WriteOutcome, StoreError> {
+        let id = &entity.entity_id;
         let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<Entity>(tenant_id, &entity_sk(id)).await?;
         let previous = old.as_ref().and_then(Stored::live).cloned();
@@ -453,7 +460,8 @@ impl Writer {
         };
         let mut plan = Plan::new(tenant_id, self.clock.now());
         let outcome = plan.upsert(old.as_ref(), entity.clone(), der)?;
-        let old_parent = previous.as_ref().and_then(|p| p.parent_entity_id.clone());        if previous.is_none() || old_parent != entity.parent_entity_id {
+        let old_parent = previous.as_ref().and_then(|p| p.parent_entity_id.clone());
+        if previous.is_none() || old_parent != entity.parent_entity_id {
             plan.touch_refs(refs);
             if let Some(parent) = old_parent.filter(|p| Some(p) != entity.parent_entity_id.as_ref()) {
                 self.plan_child_change(&mut plan, tenant_id, &parent, id, false).await?;
@@ -514,14 +522,16 @@ impl Writer {
     /// Deletes an entity, with the memberships in it and its credit balance. Its children
     /// keep their parent id (sync validation reports the dangling parent).
     pub async fn delete_entity(&self, tenant_id: &str, entity_id: &str) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+        self.retrying(|| async {
+            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<Entity>(tenant_id, &entity_sk(entity_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let Some(entity) = old.live().cloned() else {
                 return Ok(WriteOutcome::NotFound);
             };
-            let mut plan = Plan::new(tenant_id, self.clock.now());            let outcome = plan.tombstone(&old)?;
+            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let outcome = plan.tombstone(&old)?;
             plan.touch_refs(refs);
             if let Some(parent) = &entity.parent_entity_id {
                 self.plan_child_change(&mut plan, tenant_id, parent, entity_id, false).await?;
@@ -557,11 +567,13 @@ impl Writer {
     /// Creates or updates a role. A new role makes its waiting assignments listable.
     pub async fn put_role(&self, tenant_id: &str, role: &Role) -> Result<WriteOutcome, StoreError> {
         reject_problems(role.problems())?;
-        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+        self.retrying(|| async {
+            let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<Role>(tenant_id, &role_sk(&role.role_id)).await?;
             let existed = old.as_ref().and_then(Stored::live).is_some();
             let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.upsert(old.as_ref(), role.clone(), derive::role(role))?;            if !existed {
+            let outcome = plan.upsert(old.as_ref(), role.clone(), derive::role(role))?;
+            if !existed {
                 plan.touch_refs(refs);
                 for stored in self.related::<RoleAssignment>(tenant_id, "RA#", REC_ROLE_ID, &role.role_id).await? {
                     let Some(assignment) = stored.live() else {
@@ -579,7 +591,8 @@ impl Writer {
 
     /// Deletes a role and its assignments.
     pub async fn delete_role(&self, tenant_id: &str, role_id: &str) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+        self.retrying(|| async {
+            let refs = self.refs_version(tenant_id).await?;
             let Some(old) = self.get::<Role>(tenant_id, &role_sk(role_id)).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
@@ -610,7 +623,8 @@ impl Writer {
                 return Err(StoreError::Rejected(
                     "roleId of a role assignment cannot change; delete and re-create it".into(),
                 ));
-            }            let refs = self.refs_version(tenant_id).await?;
+            }
+            let refs = self.refs_version(tenant_id).await?;
             let user = self.get::<User>(tenant_id, &user_sk(&assignment.user_id)).await?;
             let role = self.get::<Role>(tenant_id, &role_sk(&assignment.role_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
@@ -659,7 +673,8 @@ impl Writer {
                 return Err(StoreError::Rejected(
                     "entityId of a membership cannot change; delete and re-create it".into(),
                 ));
-            }            let refs = self.refs_version(tenant_id).await?;
+            }
+            let refs = self.refs_version(tenant_id).await?;
             let user = self.get::<User>(tenant_id, &user_sk(&membership.user_id)).await?;
             let entity = self.get::<Entity>(tenant_id, &entity_sk(&membership.entity_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
@@ -734,7 +749,8 @@ impl Writer {
         balance: &CreditBalance,
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(balance.problems())?;
-        self.retrying(|| async {            let refs = self.refs_version(tenant_id).await?;
+        self.retrying(|| async {
+            let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(&balance.entity_id)).await?;
             let entity = self.get::<Entity>(tenant_id, &entity_sk(&balance.entity_id)).await?;
             let mut plan = Plan::new(tenant_id, self.clock.now());
@@ -810,7 +826,8 @@ impl Writer {
         sk: &str,
     ) -> Result<Option<Stored<R, R::Derived>>, StoreError> {
         reader::get_record::<R>(&self.store, tenant_id, sk).await
-    }    /// The version of the tenant's `REFS` item, read before anything it guards.
+    }
+    /// The version of the tenant's `REFS` item, read before anything it guards.
     async fn refs_version(&self, tenant_id: &str) -> Result<Option<u64>, StoreError> {
         let item = reader::get_item(&self.store, tenant_pk(tenant_id), REFS_SK).await?;
         Ok(item.and_then(|item| match item.get("ver") {
@@ -923,7 +940,8 @@ impl Writer {
                     put.expression_attribute_names("#pk", attr::PK)
                 };
                 TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Request(e.to_string()))?).build()
-            }            Action::Touch => {
+            }
+            Action::Touch => {
                 let mut update = Update::builder()
                     .table_name(self.store.table())
                     .key(attr::PK, AttributeValue::S(write.pk.clone()))
