@@ -134,3 +134,30 @@ fn check_amount(check: &mut Checker, field: &str, amount: Decimal) {
         check.fail(field, "must have at most 4 fractional digits");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn amounts_are_exact_decimal_strings() {
+        let balance: CreditBalance = serde_json::from_str(
+            r#"{"entityId":"e","availableCredits":"0.1","appTotals":{"crm":{"allocated":"12.5","used":"0.0025"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(balance.available_credits, Decimal::from_str("0.1").unwrap());
+        assert_eq!(balance.app_totals["crm"].used, Decimal::from_str("0.0025").unwrap());
+        assert_eq!(balance.app_totals["crm"].allocated, Decimal::from_str("12.5").unwrap());
+        // A JSON number would already have passed through a float: refused.
+        assert!(serde_json::from_str::<CreditBalance>(r#"{"entityId":"e","availableCredits":0.1}"#).is_err());
+    }
+
+    #[test]
+    fn more_than_four_fractional_digits_is_a_problem() {
+        let balance: CreditBalance = serde_json::from_str(r#"{"entityId":"e","availableCredits":"0.00001"}"#).unwrap();
+        assert_eq!(balance.problems().len(), 1);
+        let round: CreditBalance = serde_json::from_str(r#"{"entityId":"e","availableCredits":"1.50000"}"#).unwrap();
+        assert!(round.problems().is_empty(), "trailing zeros are not extra precision");
+    }
+}
