@@ -647,17 +647,7 @@ impl Writer {
         user_id: &str,
         assignment_id: &str,
     ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {
-            let sk = role_assignment_sk(user_id, assignment_id);
-            let Some(old) = self.get::<RoleAssignment>(tenant_id, &sk).await? else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.tombstone(&old)?;
-            self.commit(plan).await?;
-            Ok(outcome)
-        })
-        .await
+        self.delete_leaf::<RoleAssignment>(tenant_id, &role_assignment_sk(user_id, assignment_id)).await
     }
 
     // ----- memberships -----------------------------------------------------------------
@@ -766,8 +756,13 @@ impl Writer {
 
     /// Deletes an entity's credit balance.
     pub async fn delete_credit_balance(&self, tenant_id: &str, entity_id: &str) -> Result<WriteOutcome, StoreError> {
+        self.delete_leaf::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await
+    }
+
+    /// Deletes a record nothing else derives from (a role assignment, a credit balance).
+    async fn delete_leaf<R: CollectionRecord>(&self, tenant_id: &str, sk: &str) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
+            let Some(old) = self.get::<R>(tenant_id, sk).await? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = Plan::new(tenant_id, self.clock.now());
