@@ -1,0 +1,127 @@
+//! Minting tokens for local development and tests: a development RSA key whose public half
+//! is served as a JWK set on loopback, Kinde-style RS256 tokens signed by it, and service
+//! tokens signed with the configured secret.
+//!
+//! Nothing here takes part in verifying requests: a deployed function verifies every token
+//! against its configured issuer's published keys and its secrets, whatever minted it.
+
+use std::path::Path;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Why a development key or token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DevKeyError {
+    /// Key generation, loading or signing failed.
+    #[error("development key error: {0}")]
+    Crypto(String),
+    /// Reading or writing the key file failed.
+    #[error("development key file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An RSA signing key for development tokens.
+pub struct DevSigningKey {
+    pair: KeyPair,
+    kid: String,
+}
+
+impl std::fmt::Debug for DevSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DevSigningKey({})", self.kid)
+    }
+}
+
+impl DevSigningKey {
+    /// A new 2048-bit key.
+    pub fn generate() -> Result<Self, DevKeyError> {
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| DevKeyError::Crypto(e.to_string()))?;
+        Ok(Self::from_pair(pair))
+    }
+
+    /// The key stored at `path` (PKCS#8 DER), created there if absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, DevKeyError> {
+        if let Ok(der) = std::fs::read(path) {
+            let pair = KeyPair::from_pkcs8(&der).map_err(|e| DevKeyError::Crypto(e.to_string()))?;
+            return Ok(Self::from_pair(pair));
+        }
+        let key = Self::generate()?;
+        let der = key.pair.as_der().map_err(|e| DevKeyError::Crypto(e.to_string()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, der.as_ref())?;
+        Ok(key)
+    }
+
+    fn from_pair(pair: KeyPair) -> Self {
+        let modulus = pair.public_key().modulus().big_endian_without_leading_zero().to_vec();
+        let kid = format!("dev-{}", hex::encode(&Sha256::digest(&modulus)[..8]));
+        Self { pair, kid }
+    }
+
+    /// The key id tokens carry.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWK (`kty`, `kid`, `use`, `alg`, `n`, `e`).
+    pub fn jwk(&self) -> Value {
+        let public = self.pair.public_key();
+        json!({
+            "kty": "RSA",
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "RS256",
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        })
+    }
+
+    /// Signs `claims` as an RS256 compact JWS with this key's `kid`.
+    pub fn sign(&self, claims: &Value) -> Result<String, DevKeyError> {
+        self.sign_with_header(&json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid }), claims)
+    }
+
+    /// Signs `claims` with an arbitrary header (tests use it to send odd headers).
+    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> Result<String, DevKeyError> {
+        let message = format!("{}.{}", segment(header), segment(claims));
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message.as_bytes(), &mut signature)
+            .map_err(|e| DevKeyError::Crypto(e.to_string()))?;
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+fn segment(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// A JWK set document holding `keys`.
+pub fn jwk_set(keys: &[&DevSigningKey]) -> Value {
+    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+}
+
+/// Signs service-token `claims` with an HMAC `secret` (`algorithm` HS256, HS384 or HS512).
+pub fn sign_service_token(
+    claims: &Value,
+    secret: &[u8],
+    algorithm: jsonwebtoken::Algorithm,
+) -> Result<String, DevKeyError> {
+    encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| DevKeyError::Crypto(e.to_string()))
+}
+
+/// Seconds since the Unix epoch, for `iat` / `exp` claims.
+pub fn now_seconds() -> i64 {
+    chrono::Utc::now().timestamp()
+}

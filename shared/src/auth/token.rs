@@ -1,0 +1,176 @@
+//! Verifying a bearer token (contract sections 3.1 to 3.4).
+//!
+//! The header's `alg` picks exactly one verifier: RS256 tokens are Kinde tokens, checked
+//! against the cached key set; HS256/384/512 tokens are service tokens, checked against the
+//! service secrets. Nothing is ever decoded without verifying its signature, and no error
+//! says which check failed.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::config::AuthConfig;
+use super::jwks::{JwksCache, KeyLookupError};
+use super::{AuthError, Caller, CallerScope, TokenKind};
+
+/// Longest accepted `Authorization` header (contract section 2.7).
+pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 60;
+
+#[derive(Deserialize)]
+struct KindeClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    org_code: Option<String>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct ServiceClaims {
+    #[serde(rename = "type")]
+    kind: String,
+    service: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+}
+
+/// Verifies tokens. Build one per process and share it: it holds the key cache.
+#[derive(Debug)]
+pub struct Authenticator {
+    config: AuthConfig,
+    jwks: Arc<JwksCache>,
+}
+
+impl Authenticator {
+    /// An authenticator for `config`, fetching Kinde keys from its issuer.
+    pub fn new(config: AuthConfig) -> Self {
+        let jwks = Arc::new(JwksCache::new(config.jwks_url()));
+        Self { config, jwks }
+    }
+
+    /// An authenticator with a given key cache (tests shorten its timing).
+    pub fn with_jwks(config: AuthConfig, jwks: JwksCache) -> Self {
+        Self { config, jwks: Arc::new(jwks) }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Authenticates the value of the `Authorization` header (`None` when absent).
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, AuthError> {
+        let header = authorization.ok_or(AuthError::Missing)?;
+        if header.len() > MAX_AUTHORIZATION_LEN {
+            return Err(AuthError::Invalid);
+        }
+        let token = bearer_token(header).ok_or(AuthError::Invalid)?;
+        let jws_header = decode_header(token).map_err(|_| AuthError::Invalid)?;
+        match jws_header.alg {
+            Algorithm::RS256 => {
+                let kid = jws_header.kid.ok_or(AuthError::Invalid)?;
+                self.verify_kinde(token, &kid).await
+            }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => self.verify_service(token, jws_header.alg),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    async fn verify_kinde(&self, token: &str, kid: &str) -> Result<Caller, AuthError> {
+        let key = self.jwks.key(kid).await.map_err(|e| match e {
+            KeyLookupError::UnknownKid => AuthError::Invalid,
+            KeyLookupError::Unavailable => AuthError::Unavailable,
+        })?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_issuer(&[&self.config.kinde_issuer]);
+        match &self.config.kinde_audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        let claims = decode::<KindeClaims>(token, &key, &validation).map_err(|_| AuthError::Invalid)?.claims;
+        let permissions = claims.permissions.unwrap_or_default();
+        let scope = if permissions.contains(&self.config.platform_permission) {
+            CallerScope::Platform
+        } else {
+            match claims.org_code.filter(|c| !c.is_empty()) {
+                Some(org) => CallerScope::KindeOrg(org),
+                None => CallerScope::Unscoped,
+            }
+        };
+        let principal = claims.sub.or(claims.azp).unwrap_or_default();
+        tracing::debug!(kind = "kinde", %principal, "token verified");
+        Ok(Caller { kind: TokenKind::Kinde, principal, scope })
+    }
+
+    fn verify_service(&self, token: &str, algorithm: Algorithm) -> Result<Caller, AuthError> {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp"]);
+        let secrets = std::iter::once(&self.config.service_secret).chain(self.config.service_secret_previous.as_ref());
+        let claims = secrets
+            .filter_map(|secret| {
+                decode::<ServiceClaims>(token, &DecodingKey::from_secret(secret.expose()), &validation).ok()
+            })
+            .map(|data| data.claims)
+            .next()
+            .ok_or(AuthError::Invalid)?;
+        if claims.kind != "service_token" || !self.config.allowed_services.contains(&claims.service) {
+            return Err(AuthError::Invalid);
+        }
+        let scope = match claims.tenant_id {
+            Some(tenant) if tenant.is_empty() => return Err(AuthError::Invalid),
+            Some(tenant) => CallerScope::ServiceTenant(tenant),
+            None if claims.permissions.unwrap_or_default().iter().any(|p| p == "platform:all_tenants") => {
+                CallerScope::Platform
+            }
+            None => CallerScope::Unscoped,
+        };
+        tracing::debug!(kind = "service", service = %claims.service, "token verified");
+        Ok(Caller { kind: TokenKind::Service, principal: claims.service, scope })
+    }
+}
+
+/// The token of `Bearer <token>`: scheme case-insensitive, exactly one space, and a compact
+/// JWS of three base64url segments.
+fn bearer_token(header: &[u8]) -> Option<&str> {
+    let header = std::str::from_utf8(header).ok()?;
+    let (scheme, token) = header.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case("bearer ") {
+        return None;
+    }
+    let segments: Vec<&str> = token.split('.').collect();
+    let base64url = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (segments.len() == 3 && segments.iter().all(|s| !s.is_empty() && base64url(s))).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_with_one_space() {
+        assert_eq!(bearer_token(b"Bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer_token(b"bEaReR a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer_token(b"Bearer  a.b.c"), None);
+        assert_eq!(bearer_token(b"Basic a.b.c"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+        assert_eq!(bearer_token(b"Bearer a.b"), None);
+        assert_eq!(bearer_token(b"Bearer a..c"), None);
+        assert_eq!(bearer_token(b"Bearer a.b.c.d"), None);
+        assert_eq!(bearer_token(b"Bearer a+b.c.d"), None);
+        assert_eq!(bearer_token(&[0xff, 0xfe]), None);
+    }
+}
