@@ -30,6 +30,13 @@ enum Command {
     Seed(commands::seed::SeedArgs),
     /// Import records from an NDJSON file (see docs/import-format.md).
     Import(commands::import::ImportArgs),
+    /// Mint a token for local development.
+    Token {
+        #[command(subcommand)]
+        kind: commands::token::TokenKind,
+    },
+    /// Serve the development key's JWK set on 127.0.0.1 (the local Kinde stand-in).
+    DevIssuer(commands::token::IssuerArgs),
 }
 
 #[tokio::main]
@@ -44,5 +51,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Table { action } => commands::table::run(&store()?, action).await,
         Command::Seed(args) => commands::seed::run(&store()?, args).await,
         Command::Import(args) => commands::import::run(&store()?, args).await,
+        Command::Token { kind } => commands::token::mint(kind),
+        Command::DevIssuer(args) => commands::token::serve_issuer(args).await,
     }
 }

@@ -2,6 +2,7 @@
 //! DynamoDB store with its single writer, pagination cursors, and the demo-data generator
 //! and importer the CLI drives.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod import;

@@ -12,6 +12,8 @@ use shared::store::writer::{Clock, Writer};
 use shared::store::{table, Store};
 use shared::time::Timestamp;
 
+pub mod http;
+
 /// The DynamoDB Local endpoint the test command started.
 pub fn endpoint() -> String {
     std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {

@@ -3,6 +3,7 @@
 pub mod import;
 pub mod seed;
 pub mod table;
+pub mod token;
 
 use shared::config::StoreConfig;
 use shared::store::Store;

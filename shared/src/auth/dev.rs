@@ -125,3 +125,69 @@ pub fn sign_service_token(
 pub fn now_seconds() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// What a development service token says.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceTokenSpec {
+    /// `service` claim, for example `crm`.
+    pub service: String,
+    /// `tenant_id` claim (a tenant id or Kinde org code); `None` for no tenant.
+    pub tenant: Option<String>,
+    /// Adds `platform:all_tenants` to `permissions` (only meaningful without a tenant).
+    pub all_tenants: bool,
+    /// Further `permissions`.
+    pub permissions: Vec<String>,
+    /// Lifetime in seconds.
+    pub ttl_seconds: i64,
+}
+
+/// The claims of a service token.
+pub fn service_claims(spec: &ServiceTokenSpec) -> Value {
+    let now = now_seconds();
+    let mut permissions = spec.permissions.clone();
+    if spec.all_tenants {
+        permissions.push("platform:all_tenants".to_owned());
+    }
+    let mut claims =
+        json!({ "type": "service_token", "service": spec.service, "iat": now, "exp": now + spec.ttl_seconds });
+    if let Some(tenant) = &spec.tenant {
+        claims["tenant_id"] = json!(tenant);
+    }
+    if !permissions.is_empty() {
+        claims["permissions"] = json!(permissions);
+    }
+    claims
+}
+
+/// What a development Kinde-style token says.
+#[derive(Debug, Clone, Default)]
+pub struct KindeTokenSpec {
+    /// `iss`: the issuer URL the API is configured with (`KINDE_ISSUER_URL`).
+    pub issuer: String,
+    /// `org_code`, if any.
+    pub org_code: Option<String>,
+    /// `sub`.
+    pub subject: String,
+    /// `aud`, if the API checks one.
+    pub audience: Option<String>,
+    /// `permissions`.
+    pub permissions: Vec<String>,
+    /// Lifetime in seconds.
+    pub ttl_seconds: i64,
+}
+
+/// The claims of a Kinde-style access token.
+pub fn kinde_claims(spec: &KindeTokenSpec) -> Value {
+    let now = now_seconds();
+    let mut claims = json!({
+        "iss": spec.issuer.trim_end_matches('/'), "sub": spec.subject, "iat": now, "exp": now + spec.ttl_seconds,
+        "permissions": spec.permissions,
+    });
+    if let Some(org) = &spec.org_code {
+        claims["org_code"] = json!(org);
+    }
+    if let Some(audience) = &spec.audience {
+        claims["aud"] = json!([audience]);
+    }
+    claims
+}

@@ -11,7 +11,7 @@ pub mod dev;
 pub mod jwks;
 mod token;
 
-pub use access::{authorize_tenant, resolve_tenant};
+pub use access::{authorize_tenant, resolve_tenant, AccessError};
 pub use config::AuthConfig;
 pub use token::{Authenticator, MAX_AUTHORIZATION_LEN};
 

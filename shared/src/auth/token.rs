@@ -92,11 +92,18 @@ impl Authenticator {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "iss"]);
         validation.set_issuer(&[&self.config.kinde_issuer]);
         match &self.config.kinde_audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
+            Some(audience) => {
+                // jsonwebtoken checks `aud` only when present; with an audience configured,
+                // a token without one must fail too.
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+                validation.set_audience(&[audience]);
+            }
+            None => {
+                validation.set_required_spec_claims(&["exp", "iss"]);
+                validation.validate_aud = false;
+            }
         }
         let claims = decode::<KindeClaims>(token, &key, &validation).map_err(|_| AuthError::Invalid)?.claims;
         let permissions = claims.permissions.unwrap_or_default();

@@ -1,0 +1,257 @@
+//! An HTTP test bench: the real router on loopback, a JWK set server the test controls,
+//! two tenants in DynamoDB Local, and token minting.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use shared::api::{self, AppState};
+use shared::auth::config::AuthConfig;
+use shared::auth::dev::{self, DevSigningKey};
+use shared::auth::jwks::{JwksCache, JwksTiming};
+use shared::auth::Authenticator;
+use shared::store::Store;
+
+use crate::{fresh_store, tenant, writer};
+
+/// Service-token secret of the bench.
+pub const SECRET: &str = "bench-service-secret-0123456789abcdef";
+/// A previous secret, accepted when the bench is built with it.
+pub const PREVIOUS_SECRET: &str = "bench-previous-secret-0123456789abcdef";
+/// Tenant A: id and Kinde org code.
+pub const A: (&str, &str) = ("11111111-1111-4111-8111-111111111111", "org_alpha");
+/// Tenant B: id and Kinde org code.
+pub const B: (&str, &str) = ("22222222-2222-4222-8222-222222222222", "org_bravo");
+
+/// A JWK set served on loopback, whose content and availability the test controls.
+#[derive(Clone)]
+pub struct TestIssuer {
+    /// `http://127.0.0.1:<port>`: the issuer URL tokens carry.
+    pub url: String,
+    keys: Arc<Mutex<Value>>,
+    fetches: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+impl TestIssuer {
+    /// Starts serving `keys` at `/.well-known/jwks`.
+    pub async fn start(keys: &[&DevSigningKey]) -> Self {
+        let issuer = Self {
+            url: String::new(),
+            keys: Arc::new(Mutex::new(dev::jwk_set(keys))),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            down: Arc::new(AtomicBool::new(false)),
+        };
+        let served = issuer.clone();
+        let app = Router::new().route(
+            "/.well-known/jwks",
+            get(move || {
+                let served = served.clone();
+                async move {
+                    served.fetches.fetch_add(1, Ordering::SeqCst);
+                    if served.down.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    let keys = served.keys.lock().unwrap().clone();
+                    Json(keys).into_response()
+                }
+            }),
+        );
+        let url = serve_loopback(app).await;
+        Self { url, ..issuer }
+    }
+
+    /// Replaces the published keys.
+    pub fn publish(&self, keys: &[&DevSigningKey]) {
+        *self.keys.lock().unwrap() = dev::jwk_set(keys);
+    }
+
+    /// Makes the endpoint answer 503 (`true`) or serve keys again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// How many times the key set was requested.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves `app` on an ephemeral loopback port and returns its base URL.
+pub async fn serve_loopback(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+    let address = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("test server runs");
+    });
+    format!("http://{address}")
+}
+
+/// How to build the bench.
+#[derive(Clone, Default)]
+pub struct BenchOptions {
+    /// `KINDE_AUDIENCE`.
+    pub audience: Option<String>,
+    /// `SERVICE_TOKEN_SECRET_PREVIOUS`.
+    pub previous_secret: Option<String>,
+    /// Key cache timing.
+    pub timing: JwksTiming,
+}
+
+/// The API served on loopback over a fresh table with tenants A and B.
+pub struct Bench {
+    /// Base URL of the API.
+    pub url: String,
+    /// The issuer.
+    pub issuer: TestIssuer,
+    /// The key the issuer publishes.
+    pub key: Arc<DevSigningKey>,
+    /// The table.
+    pub store: Store,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+}
+
+/// One shared development key per test binary (RSA generation is not free).
+pub fn bench_key() -> Arc<DevSigningKey> {
+    static KEY: std::sync::OnceLock<Arc<DevSigningKey>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| Arc::new(DevSigningKey::generate().expect("key generation"))).clone()
+}
+
+impl Bench {
+    /// A bench with default options.
+    pub async fn start() -> Self {
+        Self::with(BenchOptions::default()).await
+    }
+
+    /// A bench with `options`.
+    pub async fn with(options: BenchOptions) -> Self {
+        let key = bench_key();
+        let issuer = TestIssuer::start(&[&key]).await;
+        let store = fresh_store().await;
+        let w = writer(&store);
+        w.put_tenant(&tenant(A.0, A.1)).await.unwrap();
+        w.put_tenant(&tenant(B.0, B.1)).await.unwrap();
+        let url = Self::serve(&store, &issuer, &options).await;
+        Self { url, issuer, key, store, client: reqwest::Client::new() }
+    }
+
+    /// Serves another API instance (its own key cache) over the same table and issuer.
+    pub async fn serve(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> String {
+        let config = auth_config(&issuer.url, options);
+        let jwks = JwksCache::with_timing(config.jwks_url(), options.timing);
+        let state = AppState { store: store.clone(), auth: Arc::new(Authenticator::with_jwks(config, jwks)) };
+        serve_loopback(api::serve(api::all_routes(), state)).await
+    }
+
+    /// A Kinde token for `org_code` (or none), with `extra` claims merged over the defaults.
+    pub fn kinde(&self, org_code: Option<&str>, extra: Value) -> String {
+        let mut claims = json!({ "iss": self.issuer.url, "sub": "kp_user_1", "exp": dev::now_seconds() + 300 });
+        if let Some(org) = org_code {
+            claims["org_code"] = json!(org);
+        }
+        merge(&mut claims, extra);
+        self.key.sign(&claims).unwrap()
+    }
+
+    /// A service token for `service`, scoped by `tenant_id` when given, with `extra` claims.
+    pub fn service(&self, tenant_id: Option<&str>, extra: Value) -> String {
+        let mut claims = json!({ "type": "service_token", "service": "crm", "exp": dev::now_seconds() + 300 });
+        if let Some(tenant) = tenant_id {
+            claims["tenant_id"] = json!(tenant);
+        }
+        merge(&mut claims, extra);
+        dev::sign_service_token(&claims, SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256).unwrap()
+    }
+
+    /// A platform-wide service token.
+    pub fn platform(&self) -> String {
+        self.service(None, json!({ "permissions": ["platform:all_tenants"] }))
+    }
+
+    /// GET `path` (relative to the canonical base path) with an optional bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}/api/sync{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        Reply::from(request.send().await.expect("request reaches the bench")).await
+    }
+
+    /// Sends a request built by `build` from the client and the bench URL.
+    pub async fn send(&self, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Reply {
+        Reply::from(build(&self.client, &self.url).send().await.expect("request reaches the bench")).await
+    }
+}
+
+fn merge(claims: &mut Value, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        for (name, value) in extra {
+            if value.is_null() {
+                target.remove(&name);
+            } else {
+                target.insert(name, value);
+            }
+        }
+    }
+}
+
+/// The authentication settings of a bench.
+pub fn auth_config(issuer: &str, options: &BenchOptions) -> AuthConfig {
+    let issuer = issuer.to_owned();
+    let options = options.clone();
+    AuthConfig::from_lookup(move |name| match name {
+        "KINDE_ISSUER_URL" => Some(issuer.clone()),
+        "SERVICE_TOKEN_SECRET" => Some(SECRET.to_owned()),
+        "SERVICE_TOKEN_SECRET_PREVIOUS" => options.previous_secret.clone(),
+        "KINDE_AUDIENCE" => options.audience.clone(),
+        _ => None,
+    })
+    .expect("bench auth config is valid")
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body parsed as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self { status, headers, body }
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body without the members that differ per request (`requestId`, `timestamp`).
+    pub fn stable_body(&self) -> Value {
+        let mut body = self.body.clone();
+        if let Some(object) = body.as_object_mut() {
+            object.remove("requestId");
+            object.remove("timestamp");
+        }
+        body
+    }
+}
+
+/// Waits `millis` milliseconds.
+pub async fn pause(millis: u64) {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
