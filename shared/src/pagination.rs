@@ -23,6 +23,27 @@ pub const MAX_CURSOR_LEN: usize = 2048;
 /// Shortest acceptable signing key.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// Largest offset page mode may reach (contract section 2.7).
+pub const MAX_PAGE_OFFSET: usize = 10_000;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 500;
+
+/// `(page - 1) * limit` is beyond [`MAX_PAGE_OFFSET`]: 400 `PAGE_WINDOW_EXCEEDED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Offset exceeds 10000 records; continue with the cursor from pagination.nextCursor")]
+pub struct PageWindowExceeded;
+
+/// The number of records page mode skips for `page` (1-based) of size `limit`, bounded so a
+/// caller cannot make one request walk an unbounded number of records.
+pub fn page_offset(page: u32, limit: usize) -> Result<usize, PageWindowExceeded> {
+    let offset = (page.max(1) as usize - 1).checked_mul(limit).ok_or(PageWindowExceeded)?;
+    if offset > MAX_PAGE_OFFSET {
+        Err(PageWindowExceeded)
+    } else {
+        Ok(offset)
+    }
+}
+
 /// Why a cursor cannot be used. All map to 400 `CURSOR_INVALID`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
@@ -244,6 +265,17 @@ mod tests {
         assert_eq!(rotating.decode(&scope(), &cursor), Ok(position()));
         let rotated = CursorCodec::new(key(2), None);
         assert_eq!(rotated.decode(&scope(), &cursor), Err(CursorError::BadSignature));
+    }
+
+    #[test]
+    fn page_mode_is_bounded_at_ten_thousand_records() {
+        assert_eq!(page_offset(1, 50), Ok(0));
+        assert_eq!(page_offset(3, 50), Ok(100));
+        assert_eq!(page_offset(201, 50), Ok(10_000));
+        assert_eq!(page_offset(202, 50), Err(PageWindowExceeded));
+        assert_eq!(page_offset(21, 500), Ok(10_000));
+        assert_eq!(page_offset(22, 500), Err(PageWindowExceeded));
+        assert_eq!(page_offset(u32::MAX, MAX_LIMIT), Err(PageWindowExceeded));
     }
 
     #[test]
