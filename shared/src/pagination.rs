@@ -152,6 +152,23 @@ impl SigningKey {
     }
 }
 
+impl CursorCodec {
+    /// The codec configured by `CURSOR_SIGNING_KEY` and, during a rotation,
+    /// `CURSOR_SIGNING_KEY_PREVIOUS` (each at least 32 bytes).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, crate::config::ConfigError> {
+        let key = |name: &'static str| -> Result<Option<SigningKey>, crate::config::ConfigError> {
+            lookup(name)
+                .map(|secret| {
+                    SigningKey::new(secret.as_bytes())
+                        .map_err(|reason| crate::config::ConfigError::Invalid { name, reason })
+                })
+                .transpose()
+        };
+        let current = key("CURSOR_SIGNING_KEY")?.ok_or(crate::config::ConfigError::Missing("CURSOR_SIGNING_KEY"))?;
+        Ok(Self::new(current, key("CURSOR_SIGNING_KEY_PREVIOUS")?))
+    }
+}
+
 /// Signs and verifies cursors with the current key and, during a rotation, the previous one.
 #[derive(Clone, Debug)]
 pub struct CursorCodec {

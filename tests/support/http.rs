@@ -15,6 +15,7 @@ use shared::auth::config::AuthConfig;
 use shared::auth::dev::{self, DevSigningKey};
 use shared::auth::jwks::{JwksCache, JwksTiming};
 use shared::auth::Authenticator;
+use shared::pagination::{CursorCodec, SigningKey};
 use shared::store::Store;
 
 use crate::{fresh_store, tenant, writer};
@@ -23,6 +24,8 @@ use crate::{fresh_store, tenant, writer};
 pub const SECRET: &str = "bench-service-secret-0123456789abcdef";
 /// A previous secret, accepted when the bench is built with it.
 pub const PREVIOUS_SECRET: &str = "bench-previous-secret-0123456789abcdef";
+/// Cursor signing key of the bench.
+pub const CURSOR_KEY: &str = "bench-cursor-signing-key-0123456789abcdef";
 /// Tenant A: id and Kinde org code.
 pub const A: (&str, &str) = ("11111111-1111-4111-8111-111111111111", "org_alpha");
 /// Tenant B: id and Kinde org code.
@@ -145,7 +148,8 @@ impl Bench {
     pub async fn serve(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> String {
         let config = auth_config(&issuer.url, options);
         let jwks = JwksCache::with_timing(config.jwks_url(), options.timing);
-        let state = AppState { store: store.clone(), auth: Arc::new(Authenticator::with_jwks(config, jwks)) };
+        let cursors = CursorCodec::new(SigningKey::new(CURSOR_KEY.as_bytes()).expect("long enough"), None);
+        let state = AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), cursors);
         serve_loopback(api::serve(api::all_routes(), state)).await
     }
 

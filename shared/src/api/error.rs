@@ -83,6 +83,12 @@ impl ApiError {
             .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
     }
 
+    /// Replaces the message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// Adds a stable machine-readable `code`.
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);

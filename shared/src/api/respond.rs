@@ -33,10 +33,14 @@ pub fn matches_if_none_match(headers: &HeaderMap, tag: &str) -> bool {
 /// A `200` with `value` as JSON and the caching headers, or a `304` when the caller already
 /// holds this exact body.
 pub fn cached_json<T: Serialize>(request_headers: &HeaderMap, value: &T) -> Response {
-    let body = match serde_json::to_vec(value) {
-        Ok(body) => body,
-        Err(error) => return ApiError::internal(&error).into_response(),
-    };
+    match serde_json::to_vec(value) {
+        Ok(body) => cached_raw_json(request_headers, body),
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
+/// [`cached_json`] for a body that is already JSON text.
+pub fn cached_raw_json(request_headers: &HeaderMap, body: Vec<u8>) -> Response {
     let tag = etag(&body);
     let not_modified = matches_if_none_match(request_headers, &tag);
     let mut response = if not_modified {

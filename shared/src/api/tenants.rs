@@ -11,7 +11,7 @@ use super::respond::cached_json;
 use super::AppState;
 use crate::auth::authorize_tenant;
 use crate::model::{JsonObject, Tenant};
-use crate::store::reader::StoredTenant;
+use crate::store::reader::{self, StoredTenant};
 use crate::time::Timestamp;
 
 /// `{ success, data }` around any payload.
@@ -94,8 +94,10 @@ pub async fn tenant_for(
     caller: &Authenticated,
     tenant: &TenantPath,
 ) -> Result<(Tenant, StoredTenant), ApiError> {
-    let stored = authorize_tenant(&state.store, &caller.0, &tenant.0).await?;
-    let record = stored.live().cloned().ok_or_else(|| ApiError::from(crate::auth::AuthError::TenantNotFound))?;
+    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let not_found = || ApiError::from(crate::auth::AuthError::TenantNotFound);
+    let stored = reader::tenant(&state.store, &names.tenant_id).await?.ok_or_else(not_found)?;
+    let record = stored.live().cloned().ok_or_else(not_found)?;
     Ok((record, stored))
 }
 

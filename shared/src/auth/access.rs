@@ -1,5 +1,6 @@
 //! Tenant isolation: may this caller see the tenant named in the path (contract 3.6)?
 
+use super::directory::{TenantDirectory, TenantRef};
 use super::{AuthError, Caller, CallerScope};
 use crate::store::reader::{self, StoredTenant};
 use crate::store::{Store, StoreError};
@@ -28,33 +29,33 @@ pub async fn resolve_tenant(store: &Store, value: &str) -> Result<Option<StoredT
 }
 
 /// Decides whether `caller` may see the tenant named `path_tenant` (a tenant id or Kinde
-/// org code) and returns it.
+/// org code) and returns its names.
 ///
 /// A tenant-scoped caller naming any tenant but its own gets [`AuthError::Forbidden`],
 /// whether or not that tenant exists, so the answer never reveals which tenants exist. Only
 /// a caller who may see a tenant learns that it does not exist.
-pub async fn authorize_tenant(store: &Store, caller: &Caller, path_tenant: &str) -> Result<StoredTenant, AccessError> {
+pub async fn authorize_tenant(
+    directory: &TenantDirectory,
+    caller: &Caller,
+    path_tenant: &str,
+) -> Result<TenantRef, AccessError> {
     match &caller.scope {
         CallerScope::Unscoped => Err(AuthError::Forbidden.into()),
-        CallerScope::Platform => resolve_tenant(store, path_tenant).await?.ok_or(AuthError::TenantNotFound.into()),
+        CallerScope::Platform => directory.resolve(path_tenant).await?.ok_or(AuthError::TenantNotFound.into()),
         CallerScope::KindeOrg(org) => {
-            let own = reader::tenant_id_for_org(store, org).await?.ok_or(AuthError::Forbidden)?;
+            let own = directory.tenant_for_org(org).await?.ok_or(AuthError::Forbidden)?;
             if path_tenant != own && path_tenant != org {
                 return Err(AuthError::Forbidden.into());
             }
-            reader::tenant(store, &own).await?.filter(|t| t.live().is_some()).ok_or(AuthError::TenantNotFound.into())
+            directory.resolve(&own).await?.ok_or(AuthError::TenantNotFound.into())
         }
         CallerScope::ServiceTenant(claim) => {
-            let own = resolve_tenant(store, claim).await?;
+            let own = directory.resolve(claim).await?;
             if path_tenant == claim {
                 return own.ok_or(AuthError::TenantNotFound.into());
             }
             match own {
-                Some(tenant)
-                    if tenant.live().is_some_and(|t| path_tenant == t.tenant_id || path_tenant == t.kinde_org_id) =>
-                {
-                    Ok(tenant)
-                }
+                Some(tenant) if path_tenant == tenant.tenant_id || path_tenant == tenant.kinde_org_id => Ok(tenant),
                 _ => Err(AuthError::Forbidden.into()),
             }
         }

@@ -8,11 +8,13 @@
 mod access;
 pub mod config;
 pub mod dev;
+pub mod directory;
 pub mod jwks;
 mod token;
 
 pub use access::{authorize_tenant, resolve_tenant, AccessError};
 pub use config::AuthConfig;
+pub use directory::{TenantDirectory, TenantRef};
 pub use token::{Authenticator, MAX_AUTHORIZATION_LEN};
 
 /// Which verifier accepted the token.

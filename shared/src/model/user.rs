@@ -74,6 +74,51 @@ impl User {
     pub fn active(&self) -> bool {
         self.is_active != Some(false)
     }
+
+    /// R2: `firstName` and `lastName` as stored (`""` when absent); only when both are
+    /// absent or blank are they split from `name` (first word, then the rest).
+    pub fn display_names(&self) -> (String, String) {
+        let blank = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
+        if !(blank(&self.first_name) && blank(&self.last_name)) {
+            return (self.first_name.clone().unwrap_or_default(), self.last_name.clone().unwrap_or_default());
+        }
+        let name = self.name.as_deref().unwrap_or("");
+        let mut parts = name.split_whitespace();
+        let first = parts.next().unwrap_or("").to_owned();
+        (first, parts.collect::<Vec<_>>().join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(first: Option<&str>, last: Option<&str>, name: Option<&str>) -> User {
+        let mut user: User = serde_json::from_value(
+            serde_json::json!({ "userId": "u", "email": "u@x.example", "createdAt": "2026-01-01T00:00:00Z" }),
+        )
+        .unwrap();
+        user.first_name = first.map(str::to_owned);
+        user.last_name = last.map(str::to_owned);
+        user.name = name.map(str::to_owned);
+        user
+    }
+
+    #[test]
+    fn stored_names_win_over_the_full_name() {
+        assert_eq!(user(Some("Ada"), None, Some("Grace Hopper")).display_names(), ("Ada".into(), "".into()));
+        assert_eq!(user(None, Some("King"), Some("Grace Hopper")).display_names(), ("".into(), "King".into()));
+    }
+
+    #[test]
+    fn the_full_name_is_split_only_when_both_are_absent() {
+        assert_eq!(
+            user(None, None, Some("  Mary   Ann  van Dijk ")).display_names(),
+            ("Mary".into(), "Ann van Dijk".into())
+        );
+        assert_eq!(user(Some(" "), Some(""), Some("Cher")).display_names(), ("Cher".into(), "".into()));
+        assert_eq!(user(None, None, None).display_names(), ("".into(), "".into()));
+    }
 }
 
 /// What the store derives for a user from its memberships.

@@ -62,7 +62,7 @@ pub struct Stored<R, D> {
     /// `byActive` sort key: present on live, listable, active collection records.
     #[serde(rename = "ASK", default, skip_serializing_if = "Option::is_none")]
     pub ask: Option<String>,
-    /// `byChange` sort key: present on collection records and their tombstones.
+    /// `byChange` sort key: present on listed collection records and on tombstones.
     #[serde(rename = "CSK", default, skip_serializing_if = "Option::is_none")]
     pub csk: Option<String>,
     /// `activeTenants` partition key: present on active tenants' profiles only.
@@ -183,7 +183,7 @@ pub fn live_item<R: CollectionRecord>(
         sk: rec.sort_key(),
         osk: listed.then(|| order_key.clone()),
         ask: (listed && rec.active(&der)).then_some(order_key),
-        csk: Some(change_key(R::COLLECTION, updated_at, rec.id())),
+        csk: listed.then(|| change_key(R::COLLECTION, updated_at, rec.id())),
         atpk: None,
         atsk: None,
         updated_at,
