@@ -37,6 +37,8 @@ enum Command {
     },
     /// Serve the development key's JWK set on 127.0.0.1 (the local Kinde stand-in).
     DevIssuer(commands::token::IssuerArgs),
+    /// Serve every API route on 127.0.0.1 against the table (the local server).
+    Serve(commands::serve::ServeArgs),
 }
 
 #[tokio::main]
@@ -53,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(&store()?, args).await,
         Command::Token { kind } => commands::token::mint(kind),
         Command::DevIssuer(args) => commands::token::serve_issuer(args).await,
+        Command::Serve(args) => commands::serve::run(&cli.table, cli.endpoint.as_deref(), args).await,
     }
 }

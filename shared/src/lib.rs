@@ -8,6 +8,7 @@ pub mod config;
 pub mod import;
 pub mod model;
 pub mod pagination;
+pub mod runtime;
 pub mod seed;
 pub mod store;
 pub mod time;

@@ -144,6 +144,21 @@ impl Bench {
         Self { url, issuer, key, store, client: reqwest::Client::new() }
     }
 
+    /// A bench over the deterministic demo data (seed 42) instead of two bare tenants.
+    pub async fn seeded() -> (Self, shared::seed::SeedData) {
+        let key = bench_key();
+        let issuer = TestIssuer::start(&[&key]).await;
+        let store = fresh_store().await;
+        let data = shared::seed::generate(&shared::seed::SeedOptions { seed: 42, scale: None });
+        let at = shared::seed::seed_clock();
+        shared::store::bulk::load_platform(&store, &data.platform, at).await.unwrap();
+        for tenant in &data.tenants {
+            shared::store::bulk::load_tenant(&store, tenant, at, &|_| {}).await.unwrap();
+        }
+        let url = Self::serve(&store, &issuer, &BenchOptions::default()).await;
+        (Self { url, issuer, key, store, client: reqwest::Client::new() }, data)
+    }
+
     /// Serves another API instance (its own key cache) over the same table and issuer.
     pub async fn serve(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> String {
         let config = auth_config(&issuer.url, options);

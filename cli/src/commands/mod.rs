@@ -2,6 +2,7 @@
 
 pub mod import;
 pub mod seed;
+pub mod serve;
 pub mod table;
 pub mod token;
 

@@ -9,7 +9,7 @@ use shared::auth::dev::{self, DevSigningKey, KindeTokenSpec, ServiceTokenSpec};
 /// Where the development RSA key lives unless `--key` says otherwise.
 pub const DEFAULT_KEY_PATH: &str = ".local/dev-issuer/rs256.pk8";
 /// The local issuer URL unless `KINDE_ISSUER_URL` says otherwise.
-pub const DEFAULT_LOCAL_ISSUER: &str = "http://127.0.0.1:3001";
+pub const DEFAULT_LOCAL_ISSUER: &str = "http://127.0.0.1:3000";
 
 /// Which kind of token to mint.
 #[derive(Subcommand)]
@@ -35,8 +35,9 @@ pub struct ServiceArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
-    /// The secret (at least 32 bytes); the API must be configured with the same one.
-    #[arg(long, env = "SERVICE_TOKEN_SECRET", hide_env_values = true)]
+    /// The secret (at least 32 bytes); the API must be configured with the same one. The
+    /// default is the local server's development secret.
+    #[arg(long, env = "SERVICE_TOKEN_SECRET", hide_env_values = true, default_value = super::serve::LOCAL_SERVICE_SECRET)]
     secret: String,
 }
 

@@ -2,6 +2,7 @@
 //! server run these same routers.
 
 pub mod amount;
+pub mod bootstrap;
 pub mod catalog;
 pub mod credits;
 pub mod error;
@@ -70,6 +71,10 @@ pub fn tenant_routes() -> Router<AppState> {
         .route("/tenants/{tenantId}/tenant-users", get(list::<people::TenantUsers>))
         .route("/tenants/{tenantId}/organizations", get(list::<organizations::Organizations>))
         .route("/tenants/{tenantId}/employee-assignments", get(list::<memberships::EmployeeAssignments>))
+        .route(
+            "/tenants/{tenantId}/bootstrap",
+            axum::routing::post(bootstrap::bootstrap).layer(axum::extract::DefaultBodyLimit::max(bootstrap::MAX_BODY)),
+        )
 }
 
 /// Routes of the roles group (`roles-api`).

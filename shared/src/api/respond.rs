@@ -39,6 +39,19 @@ pub fn cached_json<T: Serialize>(request_headers: &HeaderMap, value: &T) -> Resp
     }
 }
 
+/// A JSON response without caching headers (for `POST` routes).
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+            response
+        }
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
 /// [`cached_json`] for a body that is already JSON text.
 pub fn cached_raw_json(request_headers: &HeaderMap, body: Vec<u8>) -> Response {
     let tag = etag(&body);
