@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Starts the local stack on seeded demo data and leaves it running:
+# Starts the whole API locally on seeded demo data:
 #   DynamoDB Local on 127.0.0.1:${DYNAMODB_PORT:-8000} (data kept in .local/dynamodb),
-#   the table, and the deterministic demo tenants (seed ${SEED:-42}).
-# Stop it with: scripts/dynamodb-local.sh stop
+#   the table and the deterministic demo tenants (seed ${SEED:-42}),
+#   the API server on 127.0.0.1:${PORT:-3000} (every route, also its own local Kinde issuer),
+# then prints curl lines with freshly minted tokens. Ctrl-C stops the API server;
+# `scripts/dynamodb-local.sh stop` stops DynamoDB Local.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -10,17 +12,45 @@ cd "$root"
 export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
 export TABLE_NAME="${TABLE_NAME:-wrapper-app-sync}"
+export PORT="${PORT:-3000}"
+cli=./target/debug/wrapper-sync
 
 scripts/dynamodb-local.sh start
 cargo build --quiet -p wrapper-sync-cli
-./target/debug/wrapper-sync table create
-./target/debug/wrapper-sync seed --seed "${SEED:-42}"
+$cli table create
+$cli seed --seed "${SEED:-42}" --json > .local/seeded-tenants.json
+python3 - .local/seeded-tenants.json <<'PY'
+import json, sys
+for t in json.load(open(sys.argv[1])):
+    print(f"  {t['companyName']:<20} tenantId={t['tenantId']} kindeOrgId={t['kindeOrgId']} users={t['users']} active={t['isActive']}")
+PY
 
+$cli serve --port "$PORT" &
+server=$!
+trap 'kill $server 2>/dev/null || true' INT TERM EXIT
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    kill -0 $server 2>/dev/null || { echo "the API server did not start" >&2; exit 1; }
+    sleep 0.1
+done
+
+read -r tenant org < <(python3 -c 'import json; t=json.load(open(".local/seeded-tenants.json"))[0]; print(t["tenantId"], t["kindeOrgId"])')
+service_token=$($cli token service --service crm --tenant "$tenant")
+kinde_token=$($cli token kinde --org "$org" --issuer "http://127.0.0.1:$PORT")
+platform_token=$($cli token service --service wrapper --all-tenants)
+base="http://127.0.0.1:$PORT/api/sync"
 cat <<INFO
 
-DynamoDB Local is running on $DYNAMODB_ENDPOINT with table $TABLE_NAME seeded.
-  export DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT TABLE_NAME=$TABLE_NAME
-  ./target/debug/wrapper-sync table describe
-  ./target/debug/wrapper-sync import my-records.ndjson      # see docs/import-format.md
-  scripts/dynamodb-local.sh stop                            # when done
+The App Sync API is running on $base (alias /api/wrapper), over DynamoDB Local at $DYNAMODB_ENDPOINT.
+Paste any of these (tokens are valid for an hour; mint more with $cli token --help):
+
+  curl -s "$base/tenants/$tenant/users?limit=5" -H "Authorization: Bearer $service_token"
+  curl -s "$base/tenants/$org/organizations" -H "Authorization: Bearer $kinde_token"
+  curl -s "$base/tenants/$tenant/roles?appCode=crm" -H "Authorization: Bearer $service_token"
+  curl -s -X POST "$base/tenants/$tenant/bootstrap" -H "Authorization: Bearer $service_token" -H 'Content-Type: application/json' -d '{"appCode":"crm"}'
+  curl -s "$base/credit-configs/global?appCode=hr" -H "Authorization: Bearer $platform_token"
+  curl -s "$base/data-requirements"
+
+Next page: repeat a list request with &cursor=<pagination.nextCursor>. Ctrl-C stops the API server.
 INFO
+wait $server

@@ -56,7 +56,7 @@ pub async fn run(store: &Store, args: SeedArgs) -> anyhow::Result<()> {
             .map(|(t, status)| {
                 serde_json::json!({
                     "tenantId": t.tenant.tenant_id, "kindeOrgId": t.tenant.kinde_org_id, "companyName": t.tenant.company_name,
-                    "isActive": t.tenant.active(), "users": t.users.len(), "status": status,
+                    "isActive": t.tenant.active(), "users": t.users.len(), "entities": t.entities.len(), "status": status,
                 })
             })
             .collect();
