@@ -161,11 +161,16 @@ impl Bench {
 
     /// Serves another API instance (its own key cache) over the same table and issuer.
     pub async fn serve(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> String {
+        serve_loopback(Self::app(store, issuer, options)).await
+    }
+
+    /// The router an API instance over `store` runs (what the Lambda runtime is handed).
+    pub fn app(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> Router {
         let config = auth_config(&issuer.url, options);
         let jwks = JwksCache::with_timing(config.jwks_url(), options.timing);
         let cursors = CursorCodec::new(SigningKey::new(CURSOR_KEY.as_bytes()).expect("long enough"), None);
         let state = AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), cursors);
-        serve_loopback(api::serve(api::all_routes(), state)).await
+        api::serve(api::all_routes(), state)
     }
 
     /// A Kinde token for `org_code` (or none), with `extra` claims merged over the defaults.
@@ -243,6 +248,8 @@ pub struct Reply {
     pub headers: reqwest::header::HeaderMap,
     /// Body parsed as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// The body exactly as sent.
+    pub text: String,
 }
 
 impl Reply {
@@ -251,7 +258,8 @@ impl Reply {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap_or_default();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Self { status, headers, body }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Self { status, headers, body, text }
     }
 
     /// A header's value as text.
