@@ -489,6 +489,15 @@ async fn every_route_by_caller_matrix() {
             }
         }
     }
+    // A platform-wide caller learns that a tenant does not exist, on every route.
+    let platform = bench.platform();
+    for (method, route) in routes("no-such-tenant") {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let reply =
+            bench.send(|c, url| c.request(method, format!("{url}/api/sync{route}")).bearer_auth(&platform)).await;
+        assert_eq!(reply.status, 404, "{route}");
+        assert_eq!(reply.body["message"], "Tenant not found");
+    }
     // Routes without a tenant: data-requirements is public, global configs need any token.
     for (caller, token) in &callers {
         let mut request = bench.client.get(format!("{}/api/sync/credit-configs/global?appCode=crm", bench.url));
