@@ -11,4 +11,5 @@ pub mod pagination;
 pub mod runtime;
 pub mod seed;
 pub mod store;
+pub mod sync;
 pub mod time;

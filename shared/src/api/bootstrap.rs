@@ -306,7 +306,7 @@ async fn assemble(
             .filter_map(Stored::live)
             .map(role_assignment_item)
             .collect::<Vec<_>>();
-    let credit_configs = match bootstrap_configs(state, tenant_id, app).await {
+    let credit_configs = match bootstrap_configs(&state.store, tenant_id, app).await {
         Ok(configs) => truncate(configs, "creditConfigs", &mut warnings).into_iter().map(config_item).collect(),
         Err(_) => {
             warnings.push(Warning { collection: "creditConfigs", error: "Collection could not be read".into() });

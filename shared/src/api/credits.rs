@@ -19,6 +19,7 @@ use crate::auth::authorize_tenant;
 use crate::model::{CatalogApp, CreditBalance, CreditBalanceDerived, CreditConfig};
 use crate::store::item::{NoDerived, Stored};
 use crate::store::reader::{self, ConfigScope};
+use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
 /// App code used when `entity-credits` or `credit-configs` get none.
@@ -93,7 +94,8 @@ impl PagedRoute for EntityCredits {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreditConfigView {
-    config_id: Option<String>,
+    /// `creditConfig.configId`; null for a default entry.
+    pub config_id: Option<String>,
     tenant_id: Option<String>,
     entity_id: Option<String>,
     config_name: String,
@@ -103,10 +105,12 @@ pub struct CreditConfigView {
     credit_cost: Decimal,
     unit: String,
     is_global: bool,
-    source: &'static str,
+    /// `tenant`, `global` or `default`.
+    pub source: &'static str,
     module_name: Option<String>,
     permission_name: Option<String>,
-    updated_at: Option<Timestamp>,
+    /// The configuration's change time; null for a default entry.
+    pub updated_at: Option<Timestamp>,
 }
 
 /// Catalog facts about one operation.
@@ -178,11 +182,11 @@ fn default_entry(operation: &Operation<'_>, tenant_id: Option<&str>) -> CreditCo
 
 /// Active configurations of `scope` for `app`, by operation code.
 async fn active_configs(
-    state: &AppState,
+    store: &Store,
     scope: ConfigScope<'_>,
     app: &str,
-) -> Result<HashMap<String, Stored<CreditConfig, NoDerived>>, ApiError> {
-    let configs = reader::credit_configs(&state.store, scope, app).await?;
+) -> Result<HashMap<String, Stored<CreditConfig, NoDerived>>, StoreError> {
+    let configs = reader::credit_configs(store, scope, app).await?;
     Ok(configs
         .into_iter()
         .filter(|s| s.live().is_some_and(CreditConfig::active))
@@ -193,13 +197,13 @@ async fn active_configs(
 /// The effective entries of every catalog operation of `app` for a tenant (9.7 steps 1-4);
 /// shared with bootstrap and sync counts.
 pub async fn effective_configs(
-    state: &AppState,
+    store: &Store,
     tenant_id: &str,
     app: &CatalogApp,
-) -> Result<Vec<CreditConfigView>, ApiError> {
+) -> Result<Vec<CreditConfigView>, StoreError> {
     let (tenant, global) = tokio::join!(
-        active_configs(state, ConfigScope::Tenant(tenant_id), &app.app_code),
-        active_configs(state, ConfigScope::Global, &app.app_code)
+        active_configs(store, ConfigScope::Tenant(tenant_id), &app.app_code),
+        active_configs(store, ConfigScope::Global, &app.app_code)
     );
     let (tenant, global) = (tenant?, global?);
     let mut entries: Vec<CreditConfigView> = operations(app)
@@ -279,7 +283,7 @@ pub async fn tenant_configs(
     let app_code = config_app_code(raw.as_deref(), Some(DEFAULT_APP_CODE))?;
     let tenant = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
     let app = catalog_app(&state, &app_code).await?;
-    let data = effective_configs(&state, &tenant.tenant_id, &app).await?;
+    let data = effective_configs(&state.store, &tenant.tenant_id, &app).await?;
     let count = |source: &str| data.iter().filter(|e| e.source == source).count();
     let summary = EffectiveSummary {
         total_operations: data.len(),
@@ -311,7 +315,7 @@ pub async fn global_configs(
 ) -> Result<Response, ApiError> {
     let app_code = config_app_code(raw.as_deref(), None)?;
     let app = catalog_app(&state, &app_code).await?;
-    let global = active_configs(&state, ConfigScope::Global, &app_code).await?;
+    let global = active_configs(&state.store, ConfigScope::Global, &app_code).await?;
     let mut data: Vec<CreditConfigView> = operations(&app)
         .iter()
         .map(|op| {
@@ -355,7 +359,7 @@ pub async fn tenant_overrides(
     let ops = operations(&app);
     let by_code: HashMap<&str, &Operation<'_>> = ops.iter().map(|o| (o.code.as_str(), o)).collect();
     let mut configs: Vec<Stored<CreditConfig, NoDerived>> =
-        active_configs(&state, ConfigScope::Tenant(&tenant.tenant_id), &app_code).await?.into_values().collect();
+        active_configs(&state.store, ConfigScope::Tenant(&tenant.tenant_id), &app_code).await?.into_values().collect();
     configs.sort_by(|a, b| a.sk.as_bytes().cmp(b.sk.as_bytes()));
     let data: Vec<CreditConfigView> = configs
         .iter()
@@ -368,19 +372,10 @@ pub async fn tenant_overrides(
     Ok(cached_json(&headers, &ConfigsBody { success: true, data, summary }))
 }
 
-/// Number of tenant and global entries over every catalog app (sync status `creditConfigs`).
-pub async fn configured_count(state: &AppState, tenant_id: &str) -> Result<usize, ApiError> {
-    let mut total = 0;
-    for app in state.catalog.apps().await?.iter() {
-        total += effective_configs(state, tenant_id, app).await?.iter().filter(|e| e.source != "default").count();
-    }
-    Ok(total)
-}
-
 /// Tenant credit overrides of `app` as bootstrap lists them (active, by operation code).
-pub async fn bootstrap_configs(state: &AppState, tenant_id: &str, app: &str) -> Result<Vec<CreditConfig>, ApiError> {
+pub async fn bootstrap_configs(store: &Store, tenant_id: &str, app: &str) -> Result<Vec<CreditConfig>, StoreError> {
     let mut configs: Vec<CreditConfig> =
-        active_configs(state, ConfigScope::Tenant(tenant_id), app).await?.into_values().filter_map(|s| s.rec).collect();
+        active_configs(store, ConfigScope::Tenant(tenant_id), app).await?.into_values().filter_map(|s| s.rec).collect();
     configs.sort_by(|a, b| a.operation_code.as_bytes().cmp(b.operation_code.as_bytes()));
     Ok(configs)
 }

@@ -1,0 +1,283 @@
+//! The validation phase (10.5): completeness, referential integrity over every non-deleted
+//! record (active or not, listed or not), and repair of the tenant's counters.
+//!
+//! Records are streamed by key prefix one DynamoDB page at a time; only what the checks need
+//! is kept (id sets, the parent of each entity, the references to check), never rows.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{CreditBalance, Entity, Membership, Role, RoleAssignment, User};
+use crate::store::item::{attr, CollectionRecord, RawItem, Stored};
+use crate::store::keys::{tenant_pk, Collection};
+use crate::store::reader::{self, CollectionCounts, Counters};
+use crate::store::writer::Writer;
+use crate::store::{Store, StoreError};
+
+/// Largest number of ids an issue lists.
+pub const SAMPLE_SIZE: usize = 10;
+
+/// One failed check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    /// Stable code, for example `ROLE_ASSIGNMENT_UNKNOWN_USER`.
+    pub code: String,
+    /// What the check found.
+    pub message: String,
+    /// Offending records.
+    pub count: u64,
+    /// Up to ten of their ids, in byte order.
+    pub sample: Vec<String>,
+}
+
+/// `phases.validation.validation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// `round(100 * passed / 3)` over tenant exists, an active user, an active entity.
+    pub completeness: u8,
+    /// Failed checks, in the contract's order.
+    pub issues: Vec<Issue>,
+}
+
+/// What validation did besides checking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationOutcome {
+    /// The result reported in the run.
+    pub validation: Validation,
+    /// Whether the counters item was out of step and was rewritten.
+    pub counters_repaired: bool,
+}
+
+/// Offending ids of one check.
+#[derive(Default)]
+struct Offenders(BTreeSet<String>);
+
+impl Offenders {
+    fn issue(&self, code: &str, message: &str) -> Option<Issue> {
+        (!self.0.is_empty()).then(|| Issue {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            count: self.0.len() as u64,
+            sample: self.0.iter().take(SAMPLE_SIZE).cloned().collect(),
+        })
+    }
+}
+
+/// Streams the live records of a collection, counting index membership for the counters.
+async fn stream<R: CollectionRecord>(
+    store: &Store,
+    tenant_id: &str,
+    counts: &mut Counters,
+    mut visit: impl FnMut(&R),
+) -> Result<(), StoreError> {
+    let mut tally = CollectionCounts::default();
+    reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), |items| {
+        for item in items {
+            let (listed, active) = (has(&item, attr::OSK), has(&item, attr::ASK));
+            let stored: Stored<R, R::Derived> = decode(item)?;
+            if let Some(record) = stored.live() {
+                tally.listed += i64::from(listed);
+                tally.active += i64::from(active);
+                visit(record);
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    counts.0.insert(R::COLLECTION, tally);
+    Ok(())
+}
+
+fn has(item: &RawItem, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::S(_)))
+}
+
+fn decode<T: DeserializeOwned>(item: RawItem) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+/// Runs validation for a tenant and repairs its counters if they drifted.
+pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) -> Result<ValidationOutcome, StoreError> {
+    let store = writer.store();
+    let mut counts = Counters::default();
+    let tenant_exists = reader::tenant(store, tenant_id).await?.is_some_and(|t| t.live().is_some());
+
+    let mut users = HashSet::new();
+    let mut primaries: Vec<(String, String)> = Vec::new();
+    let mut active_users = 0u64;
+    stream::<User>(store, tenant_id, &mut counts, |u| {
+        users.insert(u.user_id.clone());
+        active_users += u64::from(u.active());
+        if let Some(primary) = &u.primary_organization_id {
+            primaries.push((u.user_id.clone(), primary.clone()));
+        }
+    })
+    .await?;
+    let mut parents: HashMap<String, Option<String>> = HashMap::new();
+    let mut active_entities = 0u64;
+    stream::<Entity>(store, tenant_id, &mut counts, |e| {
+        parents.insert(e.entity_id.clone(), e.parent_entity_id.clone());
+        active_entities += u64::from(e.active());
+    })
+    .await?;
+    let mut roles = HashSet::new();
+    stream::<Role>(store, tenant_id, &mut counts, |r| {
+        roles.insert(r.role_id.clone());
+    })
+    .await?;
+
+    let (mut ra_user, mut ra_role, mut m_user, mut m_entity, mut credit_entity) =
+        (Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default());
+    stream::<RoleAssignment>(store, tenant_id, &mut counts, |a| {
+        if !users.contains(&a.user_id) {
+            ra_user.0.insert(a.assignment_id.clone());
+        }
+        if !roles.contains(&a.role_id) {
+            ra_role.0.insert(a.assignment_id.clone());
+        }
+    })
+    .await?;
+    stream::<Membership>(store, tenant_id, &mut counts, |m| {
+        if !users.contains(&m.user_id) {
+            m_user.0.insert(m.membership_id.clone());
+        }
+        if !parents.contains_key(&m.entity_id) {
+            m_entity.0.insert(m.membership_id.clone());
+        }
+    })
+    .await?;
+    stream::<CreditBalance>(store, tenant_id, &mut counts, |b| {
+        if !parents.contains_key(&b.entity_id) {
+            credit_entity.0.insert(b.entity_id.clone());
+        }
+    })
+    .await?;
+
+    let unknown_parent = Offenders(
+        parents
+            .iter()
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| !parents.contains_key(p)))
+            .map(|(id, _)| id.clone())
+            .collect(),
+    );
+    let cycle = Offenders(entities_on_cycles(&parents));
+    let unknown_primary =
+        Offenders(primaries.into_iter().filter(|(_, org)| !parents.contains_key(org)).map(|(user, _)| user).collect());
+
+    let passed = u32::from(tenant_exists) + u32::from(active_users > 0) + u32::from(active_entities > 0);
+    let completeness = ((100 * passed) as f64 / 3.0).round() as u8;
+    let mut issues = Vec::new();
+    if !tenant_exists {
+        issues.push(Issue {
+            code: "TENANT_MISSING".into(),
+            message: "The tenant record does not exist".into(),
+            count: 1,
+            sample: vec![tenant_id.to_owned()],
+        });
+    }
+    if active_users == 0 {
+        issues.push(Issue {
+            code: "NO_ACTIVE_USERS".into(),
+            message: "The tenant has no active user".into(),
+            count: 0,
+            sample: Vec::new(),
+        });
+    }
+    if active_entities == 0 {
+        issues.push(Issue {
+            code: "NO_ACTIVE_ORGANIZATIONS".into(),
+            message: "The tenant has no active organization".into(),
+            count: 0,
+            sample: Vec::new(),
+        });
+    }
+    let reference_checks = [
+        ra_user.issue("ROLE_ASSIGNMENT_UNKNOWN_USER", "Role assignments whose user does not exist in the tenant"),
+        ra_role.issue("ROLE_ASSIGNMENT_UNKNOWN_ROLE", "Role assignments whose role does not exist in the tenant"),
+        m_user
+            .issue("EMPLOYEE_ASSIGNMENT_UNKNOWN_USER", "Employee assignments whose user does not exist in the tenant"),
+        m_entity.issue(
+            "EMPLOYEE_ASSIGNMENT_UNKNOWN_ENTITY",
+            "Employee assignments whose entity does not exist in the tenant",
+        ),
+    ];
+    if !skip_reference {
+        issues.extend(reference_checks.into_iter().flatten());
+    }
+    issues.extend(unknown_parent.issue("ENTITY_UNKNOWN_PARENT", "Entities whose parent does not exist in the tenant"));
+    issues.extend(cycle.issue("ENTITY_HIERARCHY_CYCLE", "Entities on a cycle of parent links"));
+    issues.extend(
+        unknown_primary.issue(
+            "USER_UNKNOWN_PRIMARY_ORGANIZATION",
+            "Users whose primary organization does not exist in the tenant",
+        ),
+    );
+    if !skip_reference {
+        issues.extend(
+            credit_entity
+                .issue("ENTITY_CREDIT_UNKNOWN_ENTITY", "Credit balances whose entity does not exist in the tenant"),
+        );
+    }
+
+    let stored = reader::counters(store, tenant_id).await?;
+    let drifted = Collection::ALL.iter().any(|c| stored.get(*c) != counts.get(*c));
+    if drifted {
+        tracing::warn!(tenant = tenant_id, "counters were out of step with the data; repaired");
+        writer.replace_counters(tenant_id, &counts).await?;
+    }
+    Ok(ValidationOutcome { validation: Validation { completeness, issues }, counters_repaired: drifted })
+}
+
+/// Ids of entities whose parent chain returns to themselves.
+fn entities_on_cycles(parents: &HashMap<String, Option<String>>) -> BTreeSet<String> {
+    let mut on_cycle = BTreeSet::new();
+    let mut done: HashSet<&str> = HashSet::new();
+    for start in parents.keys() {
+        let mut path: Vec<&str> = Vec::new();
+        let mut position: HashMap<&str, usize> = HashMap::new();
+        let mut current = Some(start.as_str());
+        while let Some(id) = current {
+            if done.contains(id) {
+                break;
+            }
+            if let Some(&at) = position.get(id) {
+                on_cycle.extend(path[at..].iter().map(|s| (*s).to_owned()));
+                break;
+            }
+            position.insert(id, path.len());
+            path.push(id);
+            current = parents.get(id).and_then(|p| p.as_deref()).filter(|p| parents.contains_key(*p));
+        }
+        done.extend(path);
+    }
+    on_cycle
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parents(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
+        pairs.iter().map(|(id, p)| ((*id).to_owned(), p.map(str::to_owned))).collect()
+    }
+
+    #[test]
+    fn cycles_are_found_and_tails_are_not_on_them() {
+        let tree = parents(&[
+            ("a", None),
+            ("b", Some("a")),
+            ("c", Some("b")),
+            ("x", Some("y")),
+            ("y", Some("z")),
+            ("z", Some("x")),
+            ("t", Some("x")),
+            ("s", Some("s")),
+        ]);
+        let found: Vec<String> = entities_on_cycles(&tree).into_iter().collect();
+        assert_eq!(found, vec!["s", "x", "y", "z"]);
+        assert!(entities_on_cycles(&parents(&[("a", None), ("b", Some("a")), ("c", Some("missing"))])).is_empty());
+    }
+}

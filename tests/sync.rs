@@ -1,0 +1,189 @@
+//! The sync phases and validation against DynamoDB Local: counts equal what the routes
+//! report, checksums match what a consumer computes from a full pull, and planted integrity
+//! problems are found.
+
+use integration_tests::http::Bench;
+use integration_tests::*;
+use serde_json::json;
+use shared::model::User;
+use shared::store::keys::Collection;
+use shared::store::reader::{self, CollectionCounts, Counters};
+use shared::store::writer::Clock;
+use shared::store::writer::Writer;
+use shared::sync::checksum::Checksum;
+use shared::sync::{phases, validation};
+
+async fn total(bench: &Bench, token: &str, path: &str) -> u64 {
+    let reply = bench.get(path, Some(token)).await;
+    assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+    reply.body["pagination"]["total"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn phase_counts_equal_the_totals_of_the_routes() {
+    let (bench, data) = Bench::seeded().await;
+    let catalog = reader::catalog(&bench.store).await.unwrap();
+    let platform = bench.platform();
+    for tenant in &data.tenants {
+        let t = &tenant.tenant.tenant_id;
+        let essential = phases::essential(&bench.store, t).await;
+        let reference = phases::reference(&bench.store, t, &catalog).await;
+        assert!(essential.success && reference.success);
+        assert_eq!(essential.data.tenant.count, 1);
+        assert_eq!(essential.data.user_profiles.count, total(&bench, &platform, &format!("/tenants/{t}/users")).await);
+        assert_eq!(
+            essential.data.organizations.count,
+            total(&bench, &platform, &format!("/tenants/{t}/organizations")).await
+        );
+        let r = &reference.data;
+        assert_eq!(
+            r.tenant_users.as_ref().unwrap().count,
+            total(&bench, &platform, &format!("/tenants/{t}/tenant-users")).await
+        );
+        assert_eq!(r.roles.as_ref().unwrap().count, total(&bench, &platform, &format!("/tenants/{t}/roles")).await);
+        assert_eq!(
+            r.entity_credits.as_ref().unwrap().count,
+            total(&bench, &platform, &format!("/tenants/{t}/entity-credits")).await
+        );
+        assert_eq!(
+            r.employee_assignments.as_ref().unwrap().count,
+            total(&bench, &platform, &format!("/tenants/{t}/employee-assignments")).await
+        );
+        assert_eq!(
+            r.role_assignments.as_ref().unwrap().count,
+            total(&bench, &platform, &format!("/tenants/{t}/role-assignments")).await
+        );
+        let mut configured = 0;
+        for app in &catalog {
+            let reply =
+                bench.get(&format!("/tenants/{t}/credit-configs?appCode={}", app.app_code), Some(&platform)).await;
+            configured += reply.body["summary"]["tenantSpecific"].as_u64().unwrap()
+                + reply.body["summary"]["global"].as_u64().unwrap();
+        }
+        assert_eq!(r.credit_configs.as_ref().unwrap().count, configured);
+
+        // Seeded data is complete and consistent.
+        let outcome = validation::validate(&Writer::new(bench.store.clone(), Clock::System), t, false).await.unwrap();
+        assert_eq!(outcome.validation.completeness, 100, "{}", tenant.tenant.company_name);
+        assert!(outcome.validation.issues.is_empty(), "{:?}", outcome.validation.issues);
+        assert!(!outcome.counters_repaired);
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_can_recompute_the_checksum_from_a_full_pull() {
+    let (bench, data) = Bench::seeded().await;
+    let t = &data.tenants[1].tenant.tenant_id;
+    let token = bench.service(Some(t), json!({}));
+    let mut checksum = Checksum::default();
+    let mut url = format!("/tenants/{t}/users?limit=7");
+    loop {
+        let reply = bench.get(&url, Some(&token)).await;
+        for user in reply.body["data"].as_array().unwrap() {
+            checksum.add(user["userId"].as_str().unwrap(), user["updatedAt"].as_str().unwrap());
+        }
+        match reply.body["pagination"]["nextCursor"].as_str() {
+            Some(cursor) => url = format!("/tenants/{t}/users?limit=7&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let essential = phases::essential(&bench.store, t).await;
+    assert_eq!(essential.data.user_profiles.checksum, Some(checksum.hex()));
+}
+
+#[tokio::test]
+async fn checksums_move_with_changes_and_stay_without() {
+    let store = fresh_store().await;
+    let w = writer(&store);
+    w.put_tenant(&tenant("t", "org_t")).await.unwrap();
+    for n in 0..5 {
+        w.put_user("t", &user(&format!("u{n}"), "2025-01-01T00:00:00Z")).await.unwrap();
+    }
+    let first = phases::essential(&store, "t").await.data.user_profiles;
+    let again = phases::essential(&store, "t").await.data.user_profiles;
+    assert_eq!(first, again, "nothing changed, nothing moves");
+    assert_eq!(first.count, 5);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let renamed = User { title: Some("Director".into()), ..user("u2", "2025-01-01T00:00:00Z") };
+    w.put_user("t", &renamed).await.unwrap();
+    let after = phases::essential(&store, "t").await.data.user_profiles;
+    assert_eq!(after.count, 5);
+    assert_ne!(after.checksum, first.checksum);
+    assert!(after.watermark > first.watermark, "the watermark moves");
+}
+
+#[tokio::test]
+async fn planted_integrity_problems_are_reported_with_codes_counts_and_samples() {
+    let store = fresh_store().await;
+    let w = writer(&store);
+    let t = "t-broken";
+    w.put_tenant(&tenant(t, "org_broken")).await.unwrap();
+    w.put_entity(t, &entity("root", "Root", None, 1)).await.unwrap();
+    w.put_entity(t, &entity("orphan", "Orphan", Some("gone"), 2)).await.unwrap();
+    w.put_entity(t, &entity("loop-a", "A", Some("loop-b"), 2)).await.unwrap();
+    w.put_entity(t, &entity("loop-b", "B", Some("loop-a"), 2)).await.unwrap();
+    w.put_user(t, &user("u1", "2025-01-01T00:00:00Z")).await.unwrap();
+    let lost = User { primary_organization_id: Some("nowhere".into()), ..user("u2", "2025-01-01T00:00:00Z") };
+    w.put_user(t, &lost).await.unwrap();
+    w.put_role(t, &role("r1", 1)).await.unwrap();
+    w.put_role_assignment(t, &role_assignment("ra-ok", "u1", "r1")).await.unwrap();
+    w.put_role_assignment(t, &role_assignment("ra-no-role", "u1", "r-missing")).await.unwrap();
+    w.put_role_assignment(t, &role_assignment("ra-no-user", "u-missing", "r1")).await.unwrap();
+    w.put_membership(t, &membership("m-no-entity", "u1", "e-missing", false, None)).await.unwrap();
+    let balance = serde_json::from_value(json!({ "entityId": "e-missing", "availableCredits": "1" })).unwrap();
+    w.put_credit_balance(t, &balance).await.unwrap();
+
+    let outcome = validation::validate(&w, t, false).await.unwrap();
+    let codes: Vec<(&str, u64, Vec<String>)> =
+        outcome.validation.issues.iter().map(|i| (i.code.as_str(), i.count, i.sample.clone())).collect();
+    let s = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        codes,
+        vec![
+            ("ROLE_ASSIGNMENT_UNKNOWN_USER", 1, s(&["ra-no-user"])),
+            ("ROLE_ASSIGNMENT_UNKNOWN_ROLE", 1, s(&["ra-no-role"])),
+            ("EMPLOYEE_ASSIGNMENT_UNKNOWN_ENTITY", 1, s(&["m-no-entity"])),
+            ("ENTITY_UNKNOWN_PARENT", 1, s(&["orphan"])),
+            ("ENTITY_HIERARCHY_CYCLE", 2, s(&["loop-a", "loop-b"])),
+            ("USER_UNKNOWN_PRIMARY_ORGANIZATION", 1, s(&["u2"])),
+            ("ENTITY_CREDIT_UNKNOWN_ENTITY", 1, s(&["e-missing"])),
+        ]
+    );
+    assert_eq!(outcome.validation.completeness, 100);
+
+    // With skipReferenceData the reference checks are not run.
+    let skipped = validation::validate(&w, t, true).await.unwrap();
+    let codes: Vec<&str> = skipped.validation.issues.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(codes, vec!["ENTITY_UNKNOWN_PARENT", "ENTITY_HIERARCHY_CYCLE", "USER_UNKNOWN_PRIMARY_ORGANIZATION"]);
+}
+
+#[tokio::test]
+async fn completeness_counts_the_three_checks() {
+    let store = fresh_store().await;
+    let w = writer(&store);
+    let outcome = validation::validate(&w, "nobody", false).await.unwrap();
+    assert_eq!(outcome.validation.completeness, 0);
+    let codes: Vec<&str> = outcome.validation.issues.iter().map(|i| i.code.as_str()).collect();
+    assert_eq!(codes, vec!["TENANT_MISSING", "NO_ACTIVE_USERS", "NO_ACTIVE_ORGANIZATIONS"]);
+    w.put_tenant(&tenant("t", "org_t")).await.unwrap();
+    w.put_user("t", &user("u", "2025-01-01T00:00:00Z")).await.unwrap();
+    assert_eq!(validation::validate(&w, "t", false).await.unwrap().validation.completeness, 67);
+}
+
+#[tokio::test]
+async fn drifted_counters_are_repaired() {
+    let store = fresh_store().await;
+    let w = writer(&store);
+    w.put_tenant(&tenant("t", "org_t")).await.unwrap();
+    for n in 0..3 {
+        w.put_user("t", &user(&format!("u{n}"), "2025-01-01T00:00:00Z")).await.unwrap();
+    }
+    let truth = reader::counters(&store, "t").await.unwrap();
+    let mut wrong = Counters::default();
+    wrong.0.insert(Collection::Users, CollectionCounts { listed: 40, active: -2 });
+    w.replace_counters("t", &wrong).await.unwrap();
+    let outcome = validation::validate(&w, "t", false).await.unwrap();
+    assert!(outcome.counters_repaired);
+    assert_eq!(reader::counters(&store, "t").await.unwrap(), truth);
+    assert!(!validation::validate(&w, "t", false).await.unwrap().counters_repaired);
+}
