@@ -187,3 +187,29 @@ async fn drifted_counters_are_repaired() {
     assert_eq!(reader::counters(&store, "t").await.unwrap(), truth);
     assert!(!validation::validate(&w, "t", false).await.unwrap().counters_repaired);
 }
+
+#[tokio::test]
+async fn a_run_assembles_sync_results_in_the_contract_shape() {
+    use shared::sync::run::{new_sync_id, run_phases, SyncOptions};
+    let (bench, data) = Bench::seeded().await;
+    let w = Writer::new(bench.store.clone(), Clock::System);
+    let catalog = reader::catalog(&bench.store).await.unwrap();
+    let t = &data.tenants[2].tenant.tenant_id;
+    let sync_id = new_sync_id();
+    assert_eq!(sync_id.len(), 26);
+    let results = run_phases(&w, &catalog, t, &sync_id, SyncOptions::default()).await;
+    assert!(results.success, "{results:?}");
+    let value = serde_json::to_value(&results).unwrap();
+    assert_eq!(value["phases"]["validation"]["validation"]["completeness"], 100);
+    assert_eq!(value["phases"]["reference"]["skipped"], false);
+    assert!(value["phases"]["essential"]["data"]["userProfiles"]["checksum"].as_str().unwrap().len() == 64);
+    assert!(value["duration"].as_i64().unwrap() >= 0);
+
+    let skipped = run_phases(&w, &catalog, t, &new_sync_id(), SyncOptions { skip_reference_data: true }).await;
+    let value = serde_json::to_value(&skipped).unwrap();
+    assert_eq!(value["phases"]["reference"], json!({ "success": true, "skipped": true, "data": {} }));
+    assert!(skipped.success);
+
+    let failing = run_phases(&w, &catalog, "no-such-tenant", &new_sync_id(), SyncOptions::default()).await;
+    assert!(!failing.success, "a tenant that does not exist fails validation");
+}

@@ -1,0 +1,120 @@
+//! One sync run's work, in process: the phases in order and the SyncResults they add up to
+//! (contract 10.3). The run record, the lease and the Step Functions path build on this.
+
+use serde::{Deserialize, Serialize};
+
+use super::phases::{self, EssentialPhase, ReferencePhase};
+use super::validation::{self, Issue, Validation};
+use crate::model::CatalogApp;
+use crate::store::writer::Writer;
+use crate::time::Timestamp;
+
+/// Options a run was started with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOptions {
+    /// Skip the reference phase (and the reference checks of validation).
+    pub skip_reference_data: bool,
+}
+
+/// `phases.validation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationPhase {
+    /// `completeness` is 100 and there are no issues.
+    pub success: bool,
+    /// The checks' result.
+    pub validation: Validation,
+    /// Present when validation could not be completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The three phases of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Tenant, user profiles, organizations.
+    pub essential: EssentialPhase,
+    /// The six reference collections, or skipped.
+    pub reference: ReferencePhase,
+    /// Completeness and integrity.
+    pub validation: ValidationPhase,
+}
+
+/// SyncResults (10.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResults {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The run (a ULID).
+    pub sync_id: String,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// When it finished.
+    pub completed_at: Timestamp,
+    /// Milliseconds between the two.
+    pub duration: i64,
+    /// essential, reference (unless skipped) and validation all succeeded.
+    pub success: bool,
+    /// The phases.
+    pub phases: Phases,
+}
+
+/// A new run id.
+pub fn new_sync_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+/// Runs the validation phase; an unexpected failure becomes a `VALIDATION_ERROR` issue.
+pub async fn validation_phase(writer: &Writer, tenant_id: &str, options: SyncOptions) -> ValidationPhase {
+    match validation::validate(writer, tenant_id, options.skip_reference_data).await {
+        Ok(outcome) => ValidationPhase {
+            success: outcome.validation.completeness == 100 && outcome.validation.issues.is_empty(),
+            validation: outcome.validation,
+            error: None,
+        },
+        Err(error) => {
+            tracing::warn!(%error, tenant = tenant_id, "validation failed");
+            let issue = Issue {
+                code: "VALIDATION_ERROR".into(),
+                message: "Validation could not be completed".into(),
+                count: 0,
+                sample: Vec::new(),
+            };
+            ValidationPhase {
+                success: false,
+                validation: Validation { completeness: 0, issues: vec![issue] },
+                error: Some("Validation could not be completed".into()),
+            }
+        }
+    }
+}
+
+/// Runs every phase of a run in process and assembles its results.
+pub async fn run_phases(
+    writer: &Writer,
+    catalog: &[CatalogApp],
+    tenant_id: &str,
+    sync_id: &str,
+    options: SyncOptions,
+) -> SyncResults {
+    let started_at = Timestamp::now();
+    let essential = phases::essential(writer.store(), tenant_id).await;
+    let reference = if options.skip_reference_data {
+        phases::reference_skipped()
+    } else {
+        phases::reference(writer.store(), tenant_id, catalog).await
+    };
+    let validation = validation_phase(writer, tenant_id, options).await;
+    let success = essential.success && (options.skip_reference_data || reference.success) && validation.success;
+    let completed_at = Timestamp::now();
+    SyncResults {
+        tenant_id: tenant_id.to_owned(),
+        sync_id: sync_id.to_owned(),
+        started_at,
+        completed_at,
+        duration: completed_at.millis() - started_at.millis(),
+        success,
+        phases: Phases { essential, reference, validation },
+    }
+}
