@@ -466,6 +466,8 @@ async fn every_route_by_caller_matrix() {
             ("GET", format!("/tenants/{t}/credit-configs")),
             ("GET", format!("/tenants/{t}/credit-configs/tenant-specific?appCode=crm")),
             ("POST", format!("/tenants/{t}/bootstrap?appCode=crm")),
+            ("GET", format!("/tenants/{t}/sync/status")),
+            ("POST", format!("/tenants/{t}/sync?skipReferenceData=true")),
         ]
     };
     for (target, name) in [(&a.tenant_id, "A"), (&a.kinde_org_id, "A"), (&b.tenant_id, "B")] {

@@ -213,3 +213,199 @@ async fn a_run_assembles_sync_results_in_the_contract_shape() {
     let failing = run_phases(&w, &catalog, "no-such-tenant", &new_sync_id(), SyncOptions::default()).await;
     assert!(!failing.success, "a tenant that does not exist fails validation");
 }
+
+mod runs {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::sync::record::{self, RunOptions, RunStatus, StartError};
+    use shared::sync::run::SyncResults;
+
+    async fn post_sync(
+        bench: &Bench,
+        token: &str,
+        tenant: &str,
+        query: &str,
+        key: Option<&str>,
+    ) -> integration_tests::http::Reply {
+        bench
+            .send(|c, url| {
+                let mut request = c.post(format!("{url}/api/sync/tenants/{tenant}/sync{query}")).bearer_auth(token);
+                if let Some(key) = key {
+                    request = request.header("idempotency-key", key);
+                }
+                request
+            })
+            .await
+    }
+
+    async fn expire_lease(store: &shared::store::Store, tenant: &str, sync_id: &str) {
+        store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key("PK", AttributeValue::S(format!("TENANT#{tenant}")))
+            .key("SK", AttributeValue::S(format!("SYNC#{sync_id}")))
+            .update_expression("SET leaseExpiresAt = :past")
+            .expression_attribute_values(":past", AttributeValue::S("2020-01-01T00:00:00.000Z".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn status_before_and_after_a_sync() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[2].tenant.tenant_id;
+        let token = bench.service(Some(t), json!({}));
+        let before = bench.get(&format!("/tenants/{t}/sync/status"), Some(&token)).await;
+        assert_eq!(before.status, 200, "{}", before.text);
+        let status = &before.body["status"];
+        assert!(status["lastSync"].is_null() && status["lastRun"].is_null() && status["currentRun"].is_null());
+        assert_eq!(status["isComplete"], true);
+        assert_eq!(status["dataCounts"]["users"], total(&bench, &token, &format!("/tenants/{t}/users")).await);
+        assert_eq!(
+            status["dataCounts"]["roleAssignments"],
+            total(&bench, &token, &format!("/tenants/{t}/role-assignments")).await
+        );
+
+        let run = post_sync(&bench, &token, t, "", None).await;
+        assert_eq!(run.status, 200, "{}", run.text);
+        assert_eq!(run.body["success"], true);
+        assert_eq!(run.body["message"], "Tenant data sync completed successfully");
+        let results = &run.body["results"];
+        assert_eq!(results["phases"]["essential"]["data"]["userProfiles"]["count"], status["dataCounts"]["users"]);
+
+        let after = bench.get(&format!("/tenants/{t}/sync/status"), Some(&token)).await.body["status"].clone();
+        assert_eq!(after["lastSync"], results["completedAt"]);
+        assert_eq!(after["lastRun"]["syncId"], results["syncId"]);
+        assert_eq!(after["lastRun"]["status"], "succeeded");
+        assert_eq!(after["lastRun"]["issuesCount"], 0);
+        assert!(after["lastRun"]["leaseExpiresAt"].is_null() && after["currentRun"].is_null());
+    }
+
+    #[tokio::test]
+    async fn ten_concurrent_starts_take_the_lease_once() {
+        let store = fresh_store().await;
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { record::start(&store, "t", "crm", RunOptions::default(), None).await })
+            })
+            .collect();
+        let mut started = 0;
+        let mut refused = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => started += 1,
+                Err(StartError::InProgress { expired: false, .. }) => refused += 1,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!((started, refused), (1, 9));
+    }
+
+    #[tokio::test]
+    async fn force_sync_supersedes_only_an_expired_lease() {
+        let store = fresh_store().await;
+        let first = record::start(&store, "t", "crm", RunOptions::default(), None).await.unwrap();
+        let forced = RunOptions { force_sync: true, ..Default::default() };
+        assert!(matches!(
+            record::start(&store, "t", "crm", forced, None).await,
+            Err(StartError::InProgress { expired: false, .. })
+        ));
+        expire_lease(&store, "t", &first.sync_id).await;
+        assert!(matches!(
+            record::start(&store, "t", "crm", RunOptions::default(), None).await,
+            Err(StartError::InProgress { expired: true, .. })
+        ));
+        let second = record::start(&store, "t", "crm", forced, None).await.unwrap();
+        let old = record::run(&store, "t", &first.sync_id).await.unwrap().unwrap();
+        assert_eq!(old.status, RunStatus::Superseded);
+        // A superseded run can no longer change its record.
+        let late = SyncResults::stopped("t", &first.sync_id, first.started_at);
+        assert!(record::finish(&store, &first, late).await.unwrap().is_none());
+        assert_eq!(record::run(&store, "t", &first.sync_id).await.unwrap().unwrap().status, RunStatus::Superseded);
+        let status = record::status(&store, "t").await.unwrap();
+        assert_eq!(status.current_run.unwrap().sync_id, second.sync_id);
+        assert_eq!(status.last_run.unwrap().sync_id, first.sync_id);
+        assert!(status.last_sync.is_none(), "a superseded run did not complete");
+    }
+
+    #[tokio::test]
+    async fn a_failed_run_leaves_a_failed_record_and_a_free_lease() {
+        let store = fresh_store().await;
+        let run = record::start(&store, "t", "crm", RunOptions::default(), None).await.unwrap();
+        let finished = record::finish(&store, &run, SyncResults::stopped("t", &run.sync_id, run.started_at))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(finished.status, RunStatus::Failed);
+        let status = record::status(&store, "t").await.unwrap();
+        assert!(status.current_run.is_none());
+        assert_eq!(status.last_sync, finished.completed_at);
+        assert!(record::start(&store, "t", "crm", RunOptions::default(), None).await.is_ok(), "the lease is free");
+    }
+
+    #[tokio::test]
+    async fn a_trigger_while_a_run_holds_the_lease_gets_409_with_the_run() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[2].tenant.tenant_id;
+        let token = bench.service(Some(t), json!({}));
+        let holder = record::start(&bench.store, t, "other", RunOptions::default(), None).await.unwrap();
+        let reply = post_sync(&bench, &token, t, "?forceSync=true", None).await;
+        assert_eq!(reply.status, 409);
+        assert_eq!(reply.body["code"], "SYNC_IN_PROGRESS");
+        assert_eq!(reply.body["syncId"], holder.sync_id.as_str());
+        assert_eq!(reply.body["statusUrl"], format!("/api/sync/tenants/{t}/sync/status"));
+        assert!(reply.body["leaseExpiresAt"].is_string() && reply.body["startedAt"].is_string());
+        let status = bench.get(&format!("/tenants/{t}/sync/status"), Some(&token)).await.body["status"].clone();
+        assert_eq!(status["currentRun"]["syncId"], holder.sync_id.as_str());
+        assert!(status["currentRun"]["completedAt"].is_null() && status["currentRun"]["success"].is_null());
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys_replay_the_first_run() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[2].tenant.tenant_id;
+        let token = bench.service(Some(t), json!({}));
+        let first = post_sync(&bench, &token, t, "", Some("key-1")).await;
+        assert_eq!(first.status, 200);
+        let again = post_sync(&bench, &token, t, "", Some("key-1")).await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(again.body["results"]["syncId"], first.body["results"]["syncId"]);
+        let other_options = post_sync(&bench, &token, t, "?skipReferenceData=true", Some("key-1")).await;
+        assert_eq!(other_options.status, 422);
+        assert_eq!(other_options.body["code"], "IDEMPOTENCY_KEY_REUSED");
+        assert_eq!(other_options.body["syncId"], first.body["results"]["syncId"]);
+        let bad_key = post_sync(&bench, &token, t, "", Some("has space")).await;
+        assert_eq!(bad_key.status, 400);
+        assert_eq!(bad_key.body["details"][0]["field"], "Idempotency-Key");
+        let bad_flag = post_sync(&bench, &token, t, "?wait=yes", None).await;
+        assert_eq!(bad_flag.status, 400);
+    }
+
+    #[tokio::test]
+    async fn an_inactive_tenant_cannot_be_synced_but_stays_readable() {
+        let (bench, data) = Bench::seeded().await;
+        let umbrella = data.tenants.iter().find(|t| !t.tenant.active()).unwrap();
+        let t = &umbrella.tenant.tenant_id;
+        let token = bench.service(Some(t), json!({}));
+        let reply = post_sync(&bench, &token, t, "", None).await;
+        assert_eq!((reply.status, reply.body["code"].as_str()), (409, Some("TENANT_INACTIVE")));
+        assert_eq!(bench.get(&format!("/tenants/{t}"), Some(&token)).await.body["data"]["status"], "inactive");
+        assert_eq!(bench.get(&format!("/tenants/{t}/sync/status"), Some(&token)).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn skipping_reference_data_reports_the_skipped_phase() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[1].tenant.tenant_id;
+        let reply = post_sync(&bench, &bench.platform(), t, "?skipReferenceData=1&wait=true", None).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(
+            reply.body["results"]["phases"]["reference"],
+            json!({ "success": true, "skipped": true, "data": {} })
+        );
+    }
+}

@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod requirements;
 pub mod respond;
 pub mod roles;
+pub mod sync;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -96,7 +97,10 @@ pub fn credit_routes() -> Router<AppState> {
 
 /// Routes of the sync group (`sync-api`).
 pub fn sync_routes() -> Router<AppState> {
-    Router::new().route("/data-requirements", get(requirements::data_requirements))
+    Router::new()
+        .route("/data-requirements", get(requirements::data_requirements))
+        .route("/tenants/{tenantId}/sync", axum::routing::post(sync::trigger))
+        .route("/tenants/{tenantId}/sync/status", get(sync::status))
 }
 
 /// Serves `routes` under both base paths, with the common middleware and the 404 fallback.

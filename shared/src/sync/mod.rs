@@ -7,6 +7,8 @@
 //! and the completion event are still to come (see the sync issue).
 
 pub mod checksum;
+pub mod events;
 pub mod phases;
+pub mod record;
 pub mod run;
 pub mod validation;

@@ -60,6 +60,41 @@ pub struct SyncResults {
     pub phases: Phases,
 }
 
+impl SyncResults {
+    /// The results of a run stopped by an unexpected error before it could finish: every
+    /// phase failed, with a generic error.
+    pub fn stopped(tenant_id: &str, sync_id: &str, started_at: Timestamp) -> Self {
+        let failed = || phases::StepResult {
+            success: false,
+            count: 0,
+            checksum: None,
+            watermark: None,
+            error: Some("Run stopped by an unexpected error".into()),
+        };
+        let completed_at = Timestamp::now();
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            sync_id: sync_id.to_owned(),
+            started_at,
+            completed_at,
+            duration: completed_at.millis() - started_at.millis(),
+            success: false,
+            phases: Phases {
+                essential: EssentialPhase {
+                    success: false,
+                    data: phases::EssentialData { tenant: failed(), user_profiles: failed(), organizations: failed() },
+                },
+                reference: ReferencePhase { success: false, skipped: false, data: phases::ReferenceData::default() },
+                validation: ValidationPhase {
+                    success: false,
+                    validation: Validation { completeness: 0, issues: Vec::new() },
+                    error: Some("Run stopped by an unexpected error".into()),
+                },
+            },
+        }
+    }
+}
+
 /// A new run id.
 pub fn new_sync_id() -> String {
     ulid::Ulid::generate().to_string()

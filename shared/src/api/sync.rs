@@ -1,0 +1,267 @@
+//! `POST /tenants/{tenantId}/sync` (9.13) and `GET /tenants/{tenantId}/sync/status` (9.14).
+//!
+//! Runs execute inline: the contract's local mode, used by the local server and, until the
+//! Step Functions worker exists, by the Lambda too. Every trigger therefore answers 200 with
+//! the results (or the 202 form for a replayed run that is superseded).
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::json;
+
+use super::credits::effective_configs;
+use super::error::{ApiError, FieldProblem};
+use super::extract::{Authenticated, TenantPath};
+use super::params::{self, QueryParams};
+use super::respond::{cached_json, json_response};
+use super::AppState;
+use crate::auth::{authorize_tenant, TenantRef};
+use crate::store::keys::Collection;
+use crate::store::reader;
+use crate::store::writer::{Clock, Writer};
+use crate::sync::events;
+use crate::sync::record::{self, Replay, RunOptions, RunRecord, RunStatus, StartError};
+use crate::sync::run::{run_phases, SyncResults};
+use crate::time::Timestamp;
+
+fn status_url(tenant_id: &str) -> String {
+    format!("{}/tenants/{tenant_id}/sync/status", super::BASE_PATH)
+}
+
+fn idempotency_key(headers: &HeaderMap, problems: &mut Vec<FieldProblem>) -> Option<String> {
+    let value = headers.get("idempotency-key")?;
+    let valid = value.as_bytes();
+    if (1..=255).contains(&valid.len()) && valid.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        value.to_str().ok().map(str::to_owned)
+    } else {
+        problems.push(FieldProblem {
+            field: "Idempotency-Key".into(),
+            problem: "must be 1 to 255 visible ASCII characters".into(),
+        });
+        None
+    }
+}
+
+/// Handler of `POST /tenants/{tenantId}/sync`.
+pub async fn trigger(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    tenant: TenantPath,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = QueryParams::parse(raw.as_deref());
+    let mut problems = Vec::new();
+    let options = RunOptions {
+        skip_reference_data: params::boolean(&query, "skipReferenceData", &mut problems),
+        force_sync: params::boolean(&query, "forceSync", &mut problems),
+        wait: params::boolean(&query, "wait", &mut problems),
+    };
+    let key = idempotency_key(&headers, &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let principal = caller.0.principal.clone();
+    if let Some(key) = &key {
+        match record::replay(&state.store, &names.tenant_id, &principal, key, options.skip_reference_data).await? {
+            Some(Replay::Run(run)) => return Ok(replayed(answer(&run))),
+            Some(Replay::OptionsDiffer(sync_id)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Idempotency-Key was first used with different sync options",
+                )
+                .with_code("IDEMPOTENCY_KEY_REUSED")
+                .with_member("syncId", json!(sync_id)));
+            }
+            None => {}
+        }
+    }
+    let profile = reader::tenant(&state.store, &names.tenant_id).await?.and_then(|t| t.rec);
+    let profile = profile.ok_or(ApiError::from(crate::auth::AuthError::TenantNotFound))?;
+    if !profile.active() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "Tenant is inactive").with_code("TENANT_INACTIVE"));
+    }
+    let run = match record::start(&state.store, &names.tenant_id, &principal, options, key.as_deref()).await {
+        Ok(run) => run,
+        Err(StartError::InProgress { run, expired }) => return Err(in_progress(&run, expired)),
+        Err(StartError::Store(error)) => return Err(error.into()),
+    };
+    tracing::info!(tenant = %names.tenant_id, sync_id = %run.sync_id, %principal, "sync started");
+    let finished = execute(&state, &names, run).await?;
+    Ok(answer(&finished))
+}
+
+/// Runs a started run to its end and records it; an unexpected failure (even a panic) still
+/// leaves a failed record and a released lease.
+async fn execute(state: &AppState, names: &TenantRef, run: RunRecord) -> Result<RunRecord, ApiError> {
+    let writer = Writer::new(state.store.clone(), Clock::System);
+    let catalog = state.catalog.apps().await.map(|apps| apps.to_vec()).unwrap_or_default();
+    let (tenant_id, sync_id, options) = (run.tenant_id.clone(), run.sync_id.clone(), run.options.sync());
+    let task = tokio::spawn(async move { run_phases(&writer, &catalog, &tenant_id, &sync_id, options).await });
+    let results = match task.await {
+        Ok(results) => results,
+        Err(error) => {
+            tracing::error!(%error, sync_id = %run.sync_id, "sync run stopped unexpectedly");
+            SyncResults::stopped(&run.tenant_id, &run.sync_id, run.started_at)
+        }
+    };
+    match record::finish(&state.store, &run, results.clone()).await? {
+        Some(finished) => {
+            events::publish(&finished, &names.kinde_org_id, &results);
+            Ok(finished)
+        }
+        None => Ok(record::run(&state.store, &run.tenant_id, &run.sync_id).await?.unwrap_or(run)),
+    }
+}
+
+/// 200 with the results of a finished run; the 202 form for a running or superseded one.
+fn answer(run: &RunRecord) -> Response {
+    match (&run.results, run.status) {
+        (Some(results), RunStatus::Succeeded | RunStatus::Failed) => {
+            let message = if results.success {
+                "Tenant data sync completed successfully"
+            } else {
+                "Tenant data sync completed with errors"
+            };
+            json_response(
+                StatusCode::OK,
+                &json!({ "success": results.success, "message": message, "results": results }),
+            )
+        }
+        _ => {
+            let url = status_url(&run.tenant_id);
+            let mut response = json_response(
+                StatusCode::ACCEPTED,
+                &json!({ "success": true, "message": "Tenant data sync started", "syncId": run.sync_id,
+                    "status": run.status.as_str(), "statusUrl": url }),
+            );
+            if let Ok(value) = HeaderValue::from_str(&url) {
+                response.headers_mut().insert(axum::http::header::LOCATION, value);
+            }
+            response
+        }
+    }
+}
+
+fn replayed(mut response: Response) -> Response {
+    response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    response
+}
+
+fn in_progress(run: &RunRecord, expired: bool) -> ApiError {
+    let message = if expired {
+        "A sync run holds the tenant but its lease has expired; retry with forceSync=true to replace it"
+    } else {
+        "A sync run is already in progress for this tenant"
+    };
+    ApiError::new(StatusCode::CONFLICT, message)
+        .with_code("SYNC_IN_PROGRESS")
+        .with_member("syncId", json!(run.sync_id))
+        .with_member("startedAt", json!(run.started_at))
+        .with_member("leaseExpiresAt", json!(run.lease_expires_at))
+        .with_member("statusUrl", json!(status_url(&run.tenant_id)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RunSummary {
+    sync_id: String,
+    status: &'static str,
+    started_at: Timestamp,
+    completed_at: Option<Timestamp>,
+    duration: Option<i64>,
+    success: Option<bool>,
+    issues_count: Option<u64>,
+    lease_expires_at: Option<Timestamp>,
+}
+
+impl RunSummary {
+    fn of(run: &RunRecord) -> Self {
+        Self {
+            sync_id: run.sync_id.clone(),
+            status: run.status.as_str(),
+            started_at: run.started_at,
+            completed_at: run.completed_at,
+            duration: run.duration,
+            success: run.success,
+            issues_count: run.issues_count,
+            lease_expires_at: run.lease_expires_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataCounts {
+    users: i64,
+    organizations: i64,
+    tenant_users: i64,
+    roles: i64,
+    credit_configs: usize,
+    entity_credits: i64,
+    employee_assignments: i64,
+    role_assignments: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView {
+    last_sync: Option<Timestamp>,
+    is_complete: bool,
+    data_counts: DataCounts,
+    last_run: Option<RunSummary>,
+    current_run: Option<RunSummary>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody {
+    success: bool,
+    tenant_id: String,
+    status: StatusView,
+}
+
+/// Handler of `GET /tenants/{tenantId}/sync/status`.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    tenant: TenantPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let (counters, runs) =
+        tokio::join!(reader::counters(&state.store, &names.tenant_id), record::status(&state.store, &names.tenant_id));
+    let (counters, runs) = (counters?, runs?);
+    let mut credit_configs = 0;
+    for app in state.catalog.apps().await?.iter() {
+        credit_configs += effective_configs(&state.store, &names.tenant_id, app)
+            .await?
+            .iter()
+            .filter(|e| e.source != "default")
+            .count();
+    }
+    let active = |c: Collection| counters.get(c).active;
+    let body = StatusBody {
+        success: true,
+        tenant_id: names.tenant_id.clone(),
+        status: StatusView {
+            last_sync: runs.last_sync,
+            is_complete: active(Collection::Users) > 0 && active(Collection::Entities) > 0,
+            data_counts: DataCounts {
+                users: active(Collection::Users),
+                organizations: active(Collection::Entities),
+                tenant_users: active(Collection::Users),
+                roles: active(Collection::Roles),
+                credit_configs,
+                entity_credits: active(Collection::CreditBalances),
+                employee_assignments: active(Collection::Memberships),
+                role_assignments: active(Collection::RoleAssignments),
+            },
+            last_run: runs.last_run.as_ref().map(RunSummary::of),
+            current_run: runs.current_run.as_ref().map(RunSummary::of),
+        },
+    };
+    Ok(cached_json(&headers, &body))
+}
