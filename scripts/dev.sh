@@ -48,6 +48,8 @@ Paste any of these (tokens are valid for an hour; mint more with $cli token --he
   curl -s "$base/tenants/$org/organizations" -H "Authorization: Bearer $kinde_token"
   curl -s "$base/tenants/$tenant/roles?appCode=crm" -H "Authorization: Bearer $service_token"
   curl -s -X POST "$base/tenants/$tenant/bootstrap" -H "Authorization: Bearer $service_token" -H 'Content-Type: application/json' -d '{"appCode":"crm"}'
+  curl -s -X POST "$base/tenants/$tenant/sync" -H "Authorization: Bearer $service_token"
+  curl -s "$base/tenants/$tenant/sync/status" -H "Authorization: Bearer $service_token"
   curl -s "$base/credit-configs/global?appCode=hr" -H "Authorization: Bearer $platform_token"
   curl -s "$base/data-requirements"
 
