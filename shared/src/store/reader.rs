@@ -208,6 +208,24 @@ pub async fn query_partition(
     filters: &[Filter],
 ) -> Result<Vec<RawItem>, StoreError> {
     let mut items = Vec::new();
+    stream_prefix(store, &pk, prefix, filters, |page| {
+        items.extend(page);
+        Ok(())
+    })
+    .await?;
+    Ok(items)
+}
+
+/// Streams every item of a partition under `prefix` that passes `filters`, one DynamoDB page
+/// at a time, handing each page to `visit`: memory stays bounded by one page however large
+/// the partition.
+pub async fn stream_prefix(
+    store: &Store,
+    pk: &str,
+    prefix: &str,
+    filters: &[Filter],
+    mut visit: impl FnMut(Vec<RawItem>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut start = None;
     loop {
         let query = store
@@ -218,42 +236,10 @@ pub async fn query_partition(
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .set_exclusive_start_key(start);
         let output = apply_filters(query, filters).send().await.map_err(sdk)?;
-        items.extend(output.items.unwrap_or_default());
-        match output.last_evaluated_key {
-            Some(key) => start = Some(key),
-            None => return Ok(items),
-        }
-    }
-}
-
-/// Streams every item of a partition under `prefix`, one DynamoDB page at a time, handing
-/// each page to `visit`: memory stays bounded by one page however large the partition.
-pub async fn stream_prefix(
-    store: &Store,
-    pk: &str,
-    prefix: &str,
-    mut visit: impl FnMut(Vec<RawItem>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let mut start = None;
-    loop {
-        let output = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#sk", attr::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk)?;
         visit(output.items.unwrap_or_default())?;
         match output.last_evaluated_key {
             Some(key) => start = Some(key),

@@ -74,7 +74,7 @@ async fn stream<R: CollectionRecord>(
     mut visit: impl FnMut(&R),
 ) -> Result<(), StoreError> {
     let mut tally = CollectionCounts::default();
-    reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), |items| {
+    reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), &[], |items| {
         for item in items {
             let (listed, active) = (has(&item, attr::OSK), has(&item, attr::ASK));
             let stored: Stored<R, R::Derived> = decode(item)?;
