@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use integration_tests::http::Bench;
 use serde_json::{json, Map, Value};
 use shared::store::writer::{Clock, Writer};
+use shared::sync::events::EventPublisher;
 use shared::sync::record::{self, RunOptions, RunStatus};
 use shared::sync::worker::{self, WorkerInput};
 
@@ -192,7 +193,7 @@ impl Driver {
         }
         let input: WorkerInput =
             serde_json::from_value(parameters.clone()).map_err(|e| ("InvalidInput".to_owned(), e.to_string()))?;
-        worker::handle(&self.writer, input).await.map_err(|e| (e.to_string(), String::new()))
+        worker::handle(&self.writer, &EventPublisher::Log, input).await.map_err(|e| (e.to_string(), String::new()))
     }
 }
 
@@ -283,7 +284,7 @@ async fn an_eventbridge_schedule_event_syncs_every_active_tenant_inline() {
     .unwrap();
     assert!(worker::is_scheduled_event(&event));
     assert!(!worker::is_scheduled_event(&json!({ "action": "essential" })));
-    let outcome = worker::run_scheduled_inline(&driver.writer).await.unwrap();
+    let outcome = worker::run_scheduled_inline(&driver.writer, &EventPublisher::Log).await.unwrap();
     let active = data.tenants.iter().filter(|t| t.tenant.active()).count();
     assert_eq!(outcome, json!({ "started": active, "skipped": 0 }));
     for tenant in data.tenants.iter().filter(|t| t.tenant.active()) {

@@ -409,3 +409,68 @@ mod runs {
         );
     }
 }
+
+mod launching {
+    use super::*;
+    use integration_tests::http::{BenchOptions, Reply};
+
+    /// A loopback address nothing listens on.
+    fn closed_endpoint() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    async fn trigger(bench: &Bench, url: &str, token: &str, tenant: &str) -> Reply {
+        let client = &bench.client;
+        let response =
+            client.post(format!("{url}/api/sync/tenants/{tenant}/sync")).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Reply { status, headers, body: serde_json::from_str(&text).unwrap_or_default(), text }
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_execution_cannot_start_is_failed_and_frees_the_tenant() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[2].tenant.tenant_id;
+        let options = BenchOptions {
+            sync_env: vec![
+                ("STATE_MACHINE_ARN".into(), "arn:aws:states:us-east-1:123456789012:stateMachine:tenant-sync".into()),
+                ("STEP_FUNCTIONS_ENDPOINT".into(), closed_endpoint()),
+            ],
+            ..Default::default()
+        };
+        let url = Bench::serve(&bench.store, &bench.issuer, &options).await;
+        let token = bench.service(Some(t), json!({}));
+        let first = trigger(&bench, &url, &token, t).await;
+        assert_eq!(first.status, 503, "{}", first.text);
+        assert!(first.headers.get("retry-after").is_some());
+        assert!(!first.text.contains("127.0.0.1"), "no internal detail: {}", first.text);
+        let status = shared::sync::record::status(&bench.store, t).await.unwrap();
+        assert!(status.current_run.is_none(), "the lease is released");
+        assert_eq!(status.last_run.unwrap().status, shared::sync::record::RunStatus::Failed);
+        assert_eq!(trigger(&bench, &url, &token, t).await.status, 503, "not 409: nothing holds the tenant");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_event_bus_does_not_undo_the_run() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[2].tenant.tenant_id;
+        let options = BenchOptions {
+            sync_env: vec![
+                ("EVENT_BUS_NAME".into(), "app-sync".into()),
+                ("EVENTBRIDGE_ENDPOINT".into(), closed_endpoint()),
+            ],
+            ..Default::default()
+        };
+        let url = Bench::serve(&bench.store, &bench.issuer, &options).await;
+        let reply = trigger(&bench, &url, &bench.service(Some(t), json!({})), t).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.body["success"], true);
+        let status = shared::sync::record::status(&bench.store, t).await.unwrap();
+        assert_eq!(status.last_run.unwrap().status, shared::sync::record::RunStatus::Succeeded);
+    }
+}

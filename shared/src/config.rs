@@ -97,6 +97,23 @@ impl StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The credentials every AWS client of the process uses: the environment's, or dummy
+    /// ones for a local endpoint.
+    pub fn credentials(&self) -> aws_credential_types::Credentials {
+        match &self.credentials {
+            Some(c) => aws_credential_types::Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                c.session_token.clone(),
+                None,
+                "environment",
+            ),
+            None => aws_credential_types::Credentials::new("local", "local", None, None, "local"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

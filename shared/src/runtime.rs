@@ -11,10 +11,13 @@ use crate::store::Store;
 /// error naming the variable (never its value); entry points stop on it.
 pub fn state_from_env() -> Result<AppState, ConfigError> {
     let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let store = Store::new(&StoreConfig::from_lookup(lookup)?);
+    let aws = StoreConfig::from_lookup(lookup)?;
+    let store = Store::new(&aws);
     let auth = Authenticator::new(AuthConfig::from_lookup(lookup)?);
     let cursors = CursorCodec::from_lookup(lookup)?;
-    Ok(AppState::new(store, auth, cursors))
+    let launcher = crate::sync::launch::Launcher::from_lookup(lookup, &aws);
+    let events = crate::sync::events::EventPublisher::from_lookup(lookup, &aws);
+    Ok(AppState::new(store, auth, cursors).with_sync(launcher, events))
 }
 
 /// JSON logs on stdout (what CloudWatch ingests), level from `RUST_LOG` (default `info`).

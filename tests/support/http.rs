@@ -104,6 +104,9 @@ pub struct BenchOptions {
     pub previous_secret: Option<String>,
     /// Key cache timing.
     pub timing: JwksTiming,
+    /// Variables the sync launcher and event publisher are built from
+    /// (`STATE_MACHINE_ARN`, `EVENT_BUS_NAME`, endpoints).
+    pub sync_env: Vec<(String, String)>,
 }
 
 /// The API served on loopback over a fresh table with tenants A and B.
@@ -169,7 +172,16 @@ impl Bench {
         let config = auth_config(&issuer.url, options);
         let jwks = JwksCache::with_timing(config.jwks_url(), options.timing);
         let cursors = CursorCodec::new(SigningKey::new(CURSOR_KEY.as_bytes()).expect("long enough"), None);
-        let state = AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), cursors);
+        let lookup = |name: &str| options.sync_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let aws = shared::config::StoreConfig::from_lookup(|name| match name {
+            "DYNAMODB_ENDPOINT" => Some(crate::endpoint()),
+            _ => None,
+        })
+        .expect("test AWS settings are valid");
+        let launcher = shared::sync::launch::Launcher::from_lookup(lookup, &aws);
+        let events = shared::sync::events::EventPublisher::from_lookup(lookup, &aws);
+        let state =
+            AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), cursors).with_sync(launcher, events);
         api::serve(api::all_routes(), state)
     }
 

@@ -48,18 +48,35 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     /// Cursor signing.
     pub cursors: CursorCodec,
+    /// Where sync runs execute.
+    pub launcher: Arc<crate::sync::launch::Launcher>,
+    /// Where completion events go.
+    pub events: Arc<crate::sync::events::EventPublisher>,
 }
 
 impl AppState {
-    /// State over `store` with the production caches.
+    /// State over `store` with the production caches, inline sync runs and logged events.
     pub fn new(store: Store, auth: Authenticator, cursors: CursorCodec) -> Self {
         Self {
             directory: Arc::new(TenantDirectory::new(store.clone())),
             catalog: Arc::new(CatalogCache::new(store.clone(), catalog::CATALOG_TTL)),
             auth: Arc::new(auth),
             cursors,
+            launcher: Arc::new(crate::sync::launch::Launcher::Inline),
+            events: Arc::new(crate::sync::events::EventPublisher::Log),
             store,
         }
+    }
+
+    /// Uses `launcher` and `events` for sync runs (the default is inline runs and logged events).
+    pub fn with_sync(
+        mut self,
+        launcher: crate::sync::launch::Launcher,
+        events: crate::sync::events::EventPublisher,
+    ) -> Self {
+        self.launcher = Arc::new(launcher);
+        self.events = Arc::new(events);
+        self
     }
 }
 

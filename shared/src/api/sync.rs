@@ -1,8 +1,9 @@
 //! `POST /tenants/{tenantId}/sync` (9.13) and `GET /tenants/{tenantId}/sync/status` (9.14).
 //!
-//! Runs execute inline: the contract's local mode, used by the local server and, until the
-//! Step Functions worker exists, by the Lambda too. Every trigger therefore answers 200 with
-//! the results (or the 202 form for a replayed run that is superseded).
+//! With `STATE_MACHINE_ARN` configured, a trigger starts a tenant-sync execution and answers
+//! 202 (or, with `wait=true`, waits up to 25 seconds for the run and answers 200 when it
+//! finished). Without it (the local server), runs execute inline and every trigger answers
+//! 200 with the results: the contract's local mode.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -20,7 +21,7 @@ use crate::auth::{authorize_tenant, TenantRef};
 use crate::store::keys::Collection;
 use crate::store::reader;
 use crate::store::writer::{Clock, Writer};
-use crate::sync::events;
+use crate::sync::launch::Launcher;
 use crate::sync::record::{self, Replay, RunOptions, RunRecord, RunStatus, StartError};
 use crate::sync::run::{run_phases, SyncResults};
 use crate::time::Timestamp;
@@ -66,7 +67,10 @@ pub async fn trigger(
     let principal = caller.0.principal.clone();
     if let Some(key) = &key {
         match record::replay(&state.store, &names.tenant_id, &principal, key, options.skip_reference_data).await? {
-            Some(Replay::Run(run)) => return Ok(replayed(answer(&run))),
+            Some(Replay::Run(run)) => {
+                let run = if options.wait { wait_for(&state, *run).await? } else { *run };
+                return Ok(replayed(answer(&run)));
+            }
             Some(Replay::OptionsDiffer(sync_id)) => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -89,8 +93,35 @@ pub async fn trigger(
         Err(StartError::Store(error)) => return Err(error.into()),
     };
     tracing::info!(tenant = %names.tenant_id, sync_id = %run.sync_id, %principal, "sync started");
-    let finished = execute(&state, &names, run).await?;
-    Ok(answer(&finished))
+    if matches!(*state.launcher, Launcher::Inline) {
+        let finished = execute(&state, &names, run).await?;
+        return Ok(answer(&finished));
+    }
+    if let Err(error) = state.launcher.start(&run).await {
+        // The run never got a worker: record it failed and free the tenant at once.
+        let stopped = SyncResults::stopped(&run.tenant_id, &run.sync_id, run.started_at);
+        record::finish(&state.store, &run, stopped).await?;
+        return Err(error.into());
+    }
+    let run = if options.wait { wait_for(&state, run).await? } else { run };
+    Ok(answer(&run))
+}
+
+/// How long `wait=true` waits for a run executed elsewhere.
+pub const WAIT_LIMIT_MS: i64 = 25_000;
+
+/// Polls the run record until the run is no longer running or the wait limit passes.
+async fn wait_for(state: &AppState, run: RunRecord) -> Result<RunRecord, ApiError> {
+    let deadline = Timestamp::now().plus_millis(WAIT_LIMIT_MS);
+    let mut latest = run;
+    while latest.status == RunStatus::Running && Timestamp::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        match record::run(&state.store, &latest.tenant_id, &latest.sync_id).await? {
+            Some(current) => latest = current,
+            None => break,
+        }
+    }
+    Ok(latest)
 }
 
 /// Runs a started run to its end and records it; an unexpected failure (even a panic) still
@@ -109,7 +140,7 @@ async fn execute(state: &AppState, names: &TenantRef, run: RunRecord) -> Result<
     };
     match record::finish(&state.store, &run, results.clone()).await? {
         Some(finished) => {
-            events::publish(&finished, &names.kinde_org_id, &results);
+            state.events.publish(&finished, &names.kinde_org_id, &results).await;
             Ok(finished)
         }
         None => Ok(record::run(&state.store, &run.tenant_id, &run.sync_id).await?.unwrap_or(run)),

@@ -28,16 +28,7 @@ pub struct Store {
 impl Store {
     /// Builds the client from explicit configuration (no provider-chain discovery).
     pub fn new(config: &StoreConfig) -> Self {
-        let credentials = match &config.credentials {
-            Some(c) => aws_credential_types::Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.clone(),
-                c.session_token.clone(),
-                None,
-                "environment",
-            ),
-            None => aws_credential_types::Credentials::new("local", "local", None, None, "local"),
-        };
+        let credentials = config.credentials();
         let mut builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new(config.region.clone()))

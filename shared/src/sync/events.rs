@@ -1,6 +1,5 @@
-//! The `TenantSyncCompleted` event (contract section 11). Publishing to an EventBridge bus
-//! comes with the worker; with no bus configured the event is logged, as the contract says
-//! for local runs.
+//! The `TenantSyncCompleted` event (contract section 11), published to the EventBridge bus
+//! named by `EVENT_BUS_NAME`, or logged when no bus is configured (local runs).
 
 use serde_json::{json, Value};
 
@@ -56,8 +55,62 @@ pub fn detail(run: &RunRecord, kinde_org_id: &str, results: &SyncResults) -> Val
     })
 }
 
-/// Publishes (for now: logs) the event of a finished run.
-pub fn publish(run: &RunRecord, kinde_org_id: &str, results: &SyncResults) {
-    let detail = detail(run, kinde_org_id, results);
-    tracing::info!(source = SOURCE, detail_type = DETAIL_TYPE, detail = %detail, "sync completed event (no event bus configured)");
+/// Where completion events go.
+#[derive(Debug)]
+pub enum EventPublisher {
+    /// The log (no bus configured).
+    Log,
+    /// An EventBridge bus.
+    Bus {
+        /// The EventBridge client.
+        client: aws_sdk_eventbridge::Client,
+        /// The bus name.
+        bus: String,
+    },
+}
+
+impl EventPublisher {
+    /// The bus named by `EVENT_BUS_NAME` (`EVENTBRIDGE_ENDPOINT` overrides the endpoint), or
+    /// the log.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, aws: &crate::config::StoreConfig) -> Self {
+        let Some(bus) = lookup("EVENT_BUS_NAME") else {
+            return Self::Log;
+        };
+        let mut builder = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new(aws.region.clone()))
+            .credentials_provider(aws.credentials());
+        if let Some(endpoint) = lookup("EVENTBRIDGE_ENDPOINT") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Self::Bus { client: aws_sdk_eventbridge::Client::from_conf(builder.build()), bus }
+    }
+
+    /// Publishes the event of a finished run. Returns whether it was delivered (or logged);
+    /// a failure is logged with the run's id and does not undo the run.
+    pub async fn publish(&self, run: &RunRecord, kinde_org_id: &str, results: &SyncResults) -> bool {
+        let detail = detail(run, kinde_org_id, results);
+        let Self::Bus { client, bus } = self else {
+            tracing::info!(source = SOURCE, detail_type = DETAIL_TYPE, detail = %detail, "sync completed (no event bus configured)");
+            return true;
+        };
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source(SOURCE)
+            .detail_type(DETAIL_TYPE)
+            .detail(detail.to_string())
+            .event_bus_name(bus)
+            .build();
+        match client.put_events().entries(entry).send().await {
+            Ok(output) if output.failed_entry_count() == 0 => true,
+            Ok(_) => {
+                tracing::error!(sync_id = %run.sync_id, "the event bus refused the TenantSyncCompleted event");
+                false
+            }
+            Err(error) => {
+                let error = aws_sdk_eventbridge::error::DisplayErrorContext(&error);
+                tracing::error!(sync_id = %run.sync_id, %error, "could not publish the TenantSyncCompleted event");
+                false
+            }
+        }
+    }
 }

@@ -3,11 +3,12 @@
 //!
 //! The phases (`phases`, `validation`) are pure functions of (tenant, run); `run` executes
 //! them in process, `record` keeps run records and the per-tenant lease, `worker` answers
-//! the Step Functions tasks, `events` builds the completion event. Still open (sync issue):
-//! starting executions from the trigger and publishing events to EventBridge.
+//! the Step Functions tasks, `events` publishes the completion event, `launch` starts
+//! Step Functions executions.
 
 pub mod checksum;
 pub mod events;
+pub mod launch;
 pub mod phases;
 pub mod record;
 pub mod run;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::events::EventPublisher;
 use super::phases::{self, EssentialPhase, ReferencePhase};
 use super::record::{self, RunOptions, StartError};
 use super::run::{validation_phase, Phases, SyncOptions, SyncResults, ValidationPhase};
@@ -114,7 +115,7 @@ impl From<StoreError> for WorkerError {
 }
 
 /// Runs one task.
-pub async fn handle(writer: &Writer, input: WorkerInput) -> Result<Value, WorkerError> {
+pub async fn handle(writer: &Writer, events: &EventPublisher, input: WorkerInput) -> Result<Value, WorkerError> {
     let store = writer.store();
     match input {
         WorkerInput::Essential { tenant_id, sync_id } => {
@@ -145,12 +146,12 @@ pub async fn handle(writer: &Writer, input: WorkerInput) -> Result<Value, Worker
                 success,
                 phases: Phases { essential, reference, validation },
             };
-            finish(writer, &run, results).await
+            finish(writer, events, &run, results).await
         }
         WorkerInput::FinalizeFailed { tenant_id, sync_id } => {
             let run = record::run(store, &tenant_id, &sync_id).await?.ok_or(WorkerError::RunNotFound)?;
             let results = SyncResults::stopped(&tenant_id, &sync_id, run.started_at);
-            finish(writer, &run, results).await
+            finish(writer, events, &run, results).await
         }
         WorkerInput::ListActiveTenants { after, limit } => {
             let (tenant_ids, next) =
@@ -183,12 +184,17 @@ async fn renew(writer: &Writer, tenant_id: &str, sync_id: &str) -> Result<(), Wo
     }
 }
 
-async fn finish(writer: &Writer, run: &record::RunRecord, results: SyncResults) -> Result<Value, WorkerError> {
+async fn finish(
+    writer: &Writer,
+    events: &EventPublisher,
+    run: &record::RunRecord,
+    results: SyncResults,
+) -> Result<Value, WorkerError> {
     match record::finish(writer.store(), run, results.clone()).await? {
         Some(finished) => {
             let kinde_org_id =
                 reader::tenant(writer.store(), &run.tenant_id).await?.and_then(|t| t.rec).map(|t| t.kinde_org_id);
-            super::events::publish(&finished, kinde_org_id.as_deref().unwrap_or(""), &results);
+            events.publish(&finished, kinde_org_id.as_deref().unwrap_or(""), &results).await;
             Ok(json!({ "syncId": run.sync_id, "status": finished.status.as_str() }))
         }
         None => Ok(json!({ "syncId": run.sync_id, "status": "superseded" })),
@@ -208,7 +214,7 @@ pub fn is_scheduled_event(payload: &Value) -> bool {
 /// A scheduled sync run in process: every page of active tenants, each tenant's run started,
 /// executed and finished in turn. What the worker does with an EventBridge schedule event
 /// when the schedule targets it directly rather than the scheduled-sync state machine.
-pub async fn run_scheduled_inline(writer: &Writer) -> Result<Value, WorkerError> {
+pub async fn run_scheduled_inline(writer: &Writer, events: &EventPublisher) -> Result<Value, WorkerError> {
     let store = writer.store();
     let catalog = reader::catalog(store).await?;
     let (mut started, mut skipped) = (0u64, 0u64);
@@ -220,7 +226,7 @@ pub async fn run_scheduled_inline(writer: &Writer) -> Result<Value, WorkerError>
                 Ok(run) => {
                     let results =
                         super::run::run_phases(writer, &catalog, &tenant_id, &run.sync_id, run.options.sync()).await;
-                    finish(writer, &run, results).await?;
+                    finish(writer, events, &run, results).await?;
                     started += 1;
                 }
                 Err(StartError::InProgress { .. }) => skipped += 1,
