@@ -474,12 +474,7 @@ async fn every_route_by_caller_matrix() {
         for (method, route) in routes(target) {
             for prefix in ["/api/sync", "/api/wrapper"] {
                 for (caller, token) in &callers {
-                    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                    let mut request = bench.client.request(method, format!("{}{prefix}{route}", bench.url));
-                    if let Some(token) = token {
-                        request = request.bearer_auth(token);
-                    }
-                    let status = request.send().await.unwrap().status().as_u16();
+                    let status = bench.status(method, &format!("{prefix}{route}"), token.as_deref()).await;
                     let expected = match (*caller, name) {
                         ("none", _) => 401,
                         ("platform", _) => 200,
@@ -502,12 +497,8 @@ async fn every_route_by_caller_matrix() {
     }
     // Routes without a tenant: data-requirements is public, global configs need any token.
     for (caller, token) in &callers {
-        let mut request = bench.client.get(format!("{}/api/sync/credit-configs/global?appCode=crm", bench.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        assert_eq!(request.send().await.unwrap().status().as_u16(), if *caller == "none" { 401 } else { 200 });
-        let public = bench.client.get(format!("{}/api/wrapper/data-requirements", bench.url)).bearer_auth("garbage");
-        assert_eq!(public.send().await.unwrap().status().as_u16(), 200);
+        let global = bench.status("GET", "/api/sync/credit-configs/global?appCode=crm", token.as_deref()).await;
+        assert_eq!(global, if *caller == "none" { 401 } else { 200 });
+        assert_eq!(bench.status("GET", "/api/wrapper/data-requirements", Some("garbage")).await, 200);
     }
 }

@@ -480,11 +480,7 @@ async fn every_tenant_route_by_caller_matrix() {
         for route in tenant_routes(tenant) {
             for prefix in ["/api/sync", "/api/wrapper"] {
                 for (caller, token) in &callers {
-                    let mut request = bench.client.get(format!("{}{prefix}{route}", bench.url));
-                    if let Some(token) = token {
-                        request = request.bearer_auth(token);
-                    }
-                    let status = request.send().await.unwrap().status().as_u16();
+                    let status = bench.status("GET", &format!("{prefix}{route}"), token.as_deref()).await;
                     let expected = match (*caller, name) {
                         ("none", _) => 401,
                         ("platform", _) => 200,

@@ -219,6 +219,17 @@ impl Bench {
         Reply::from(request.send().await.expect("request reaches the bench")).await
     }
 
+    /// The status of `method` on `path` (from the server root, prefix included), with the
+    /// bearer token when one is given.
+    pub async fn status(&self, method: &str, path: &str, token: Option<&str>) -> u16 {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request reaches the bench").status().as_u16()
+    }
+
     /// Sends a request built by `build` from the client and the bench URL.
     pub async fn send(&self, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Reply {
         Reply::from(build(&self.client, &self.url).send().await.expect("request reaches the bench")).await
