@@ -423,13 +423,8 @@ mod launching {
     }
 
     async fn trigger(bench: &Bench, url: &str, token: &str, tenant: &str) -> Reply {
-        let client = &bench.client;
-        let response =
-            client.post(format!("{url}/api/sync/tenants/{tenant}/sync")).bearer_auth(token).send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        Reply { status, headers, body: serde_json::from_str(&text).unwrap_or_default(), text }
+        let response = bench.client.post(format!("{url}/api/sync/tenants/{tenant}/sync")).bearer_auth(token);
+        Reply::read(response.send().await.unwrap()).await
     }
 
     #[tokio::test]

@@ -216,7 +216,7 @@ impl Bench {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        Reply::from(request.send().await.expect("request reaches the bench")).await
+        Reply::read(request.send().await.expect("request reaches the bench")).await
     }
 
     /// The status of `method` on `path` (from the server root, prefix included), with the
@@ -232,7 +232,7 @@ impl Bench {
 
     /// Sends a request built by `build` from the client and the bench URL.
     pub async fn send(&self, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Reply {
-        Reply::from(build(&self.client, &self.url).send().await.expect("request reaches the bench")).await
+        Reply::read(build(&self.client, &self.url).send().await.expect("request reaches the bench")).await
     }
 }
 
@@ -276,7 +276,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Self {
+    /// Reads a whole response.
+    pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap_or_default();

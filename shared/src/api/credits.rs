@@ -220,6 +220,21 @@ pub async fn effective_configs(
     Ok(entries)
 }
 
+/// The entries backed by a stored configuration (`source` tenant or global), over every app
+/// of `catalog`: what sync status counts as `creditConfigs` and the sync checksums.
+pub async fn configured_configs(
+    store: &Store,
+    tenant_id: &str,
+    catalog: &[CatalogApp],
+) -> Result<Vec<CreditConfigView>, StoreError> {
+    let mut configured = Vec::new();
+    for app in catalog {
+        configured
+            .extend(effective_configs(store, tenant_id, app).await?.into_iter().filter(|e| e.source != "default"));
+    }
+    Ok(configured)
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EffectiveSummary {

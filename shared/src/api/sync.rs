@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 
-use super::credits::effective_configs;
+use super::credits::configured_configs;
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
@@ -23,7 +23,7 @@ use crate::store::reader;
 use crate::store::writer::{Clock, Writer};
 use crate::sync::launch::Launcher;
 use crate::sync::record::{self, Replay, RunOptions, RunRecord, RunStatus, StartError};
-use crate::sync::run::{run_phases, SyncResults};
+use crate::sync::run::{complete, run_phases, SyncResults};
 use crate::time::Timestamp;
 
 fn status_url(tenant_id: &str) -> String {
@@ -138,11 +138,8 @@ async fn execute(state: &AppState, names: &TenantRef, run: RunRecord) -> Result<
             SyncResults::stopped(&run.tenant_id, &run.sync_id, run.started_at)
         }
     };
-    match record::finish(&state.store, &run, results.clone()).await? {
-        Some(finished) => {
-            state.events.publish(&finished, &names.kinde_org_id, &results).await;
-            Ok(finished)
-        }
+    match complete(&state.store, &state.events, &run, results, &names.kinde_org_id).await? {
+        Some(finished) => Ok(finished),
         None => Ok(record::run(&state.store, &run.tenant_id, &run.sync_id).await?.unwrap_or(run)),
     }
 }
@@ -265,14 +262,8 @@ pub async fn status(
     let (counters, runs) =
         tokio::join!(reader::counters(&state.store, &names.tenant_id), record::status(&state.store, &names.tenant_id));
     let (counters, runs) = (counters?, runs?);
-    let mut credit_configs = 0;
-    for app in state.catalog.apps().await?.iter() {
-        credit_configs += effective_configs(&state.store, &names.tenant_id, app)
-            .await?
-            .iter()
-            .filter(|e| e.source != "default")
-            .count();
-    }
+    let catalog = state.catalog.apps().await?;
+    let credit_configs = configured_configs(&state.store, &names.tenant_id, &catalog).await?.len();
     let active = |c: Collection| counters.get(c).active;
     let body = StatusBody {
         success: true,

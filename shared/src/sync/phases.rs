@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::checksum::Checksum;
-use crate::api::credits::effective_configs;
+use crate::api::credits::configured_configs;
 use crate::model::{CatalogApp, CreditBalance, Entity, Membership, Role, RoleAssignment, User};
 use crate::store::item::CollectionRecord;
 use crate::store::query::{self, ListMode, ListRequest};
@@ -101,11 +101,9 @@ async fn tally_tenant(store: &Store, tenant_id: &str) -> Result<Tally, StoreErro
 
 async fn tally_credit_configs(store: &Store, tenant_id: &str, catalog: &[CatalogApp]) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
-    for app in catalog {
-        for entry in effective_configs(store, tenant_id, app).await? {
-            if let (Some(id), Some(at)) = (&entry.config_id, entry.updated_at) {
-                tally.add(id, at);
-            }
+    for entry in configured_configs(store, tenant_id, catalog).await? {
+        if let (Some(id), Some(at)) = (&entry.config_id, entry.updated_at) {
+            tally.add(id, at);
         }
     }
     Ok(tally)

@@ -95,6 +95,22 @@ impl SyncResults {
     }
 }
 
+/// Records a run's end and, unless it was superseded meanwhile, announces it. Returns the
+/// finished record, or `None` for a superseded run (which publishes nothing).
+pub async fn complete(
+    store: &crate::store::Store,
+    events: &super::events::EventPublisher,
+    run: &super::record::RunRecord,
+    results: SyncResults,
+    kinde_org_id: &str,
+) -> Result<Option<super::record::RunRecord>, crate::store::StoreError> {
+    let finished = super::record::finish(store, run, results.clone()).await?;
+    if let Some(finished) = &finished {
+        events.publish(finished, kinde_org_id, &results).await;
+    }
+    Ok(finished)
+}
+
 /// A new run id.
 pub fn new_sync_id() -> String {
     ulid::Ulid::generate().to_string()

@@ -190,15 +190,13 @@ async fn finish(
     run: &record::RunRecord,
     results: SyncResults,
 ) -> Result<Value, WorkerError> {
-    match record::finish(writer.store(), run, results.clone()).await? {
-        Some(finished) => {
-            let kinde_org_id =
-                reader::tenant(writer.store(), &run.tenant_id).await?.and_then(|t| t.rec).map(|t| t.kinde_org_id);
-            events.publish(&finished, kinde_org_id.as_deref().unwrap_or(""), &results).await;
-            Ok(json!({ "syncId": run.sync_id, "status": finished.status.as_str() }))
-        }
-        None => Ok(json!({ "syncId": run.sync_id, "status": "superseded" })),
-    }
+    let tenant = reader::tenant(writer.store(), &run.tenant_id).await?.and_then(|t| t.rec);
+    let kinde_org_id = tenant.map(|t| t.kinde_org_id).unwrap_or_default();
+    let status = match super::run::complete(writer.store(), events, run, results, &kinde_org_id).await? {
+        Some(finished) => finished.status.as_str(),
+        None => "superseded",
+    };
+    Ok(json!({ "syncId": run.sync_id, "status": status }))
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
