@@ -4,7 +4,8 @@
 #   - starts an in-memory DynamoDB Local on a free loopback port (stopped on exit),
 #   - cargo fmt --check, cargo clippy -D warnings, a check that no code calls Scan,
 #   - cfn-lint on template.yaml,
-#   - cargo test for the whole workspace (unit and integration tests).
+#   - cargo test for the whole workspace (unit and integration tests),
+#   - scripts/contract.sh: docs/openapi.yaml validated, schemathesis against the local server.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -49,4 +50,12 @@ set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
-exit "$status"
+
+step "OpenAPI: validate docs/openapi.yaml, schemathesis against the local server"
+set +e
+scripts/contract.sh
+contract=$?
+set -e
+[ "$contract" -eq 0 ] && echo "contract: schemathesis found no issues" || echo "contract: FAILED"
+[ "$status" -ne 0 ] && exit "$status"
+exit "$contract"

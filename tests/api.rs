@@ -436,6 +436,9 @@ async fn bad_input_gets_the_documented_4xx_never_a_5xx() {
     assert_eq!(text.status, 415);
     assert_eq!(post(&bench, &token, &bootstrap, Some("{not json")).await.status, 400);
     assert_eq!(post(&bench, &token, &bootstrap, Some(r#"{"requestedBy": 5}"#)).await.status, 400);
+    // The body's appCode wins, but a malformed query appCode is still rejected.
+    let both = post(&bench, &token, &format!("{bootstrap}?appCode=no-such!"), Some(r#"{"appCode":"crm"}"#)).await;
+    assert_eq!((both.status, both.body["details"][0]["field"].as_str()), (400, Some("appCode")));
     assert_eq!(
         post(&bench, &token, &bootstrap, Some(&format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_100_000)))).await.status,
         413

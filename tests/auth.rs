@@ -166,11 +166,7 @@ async fn unknown_kid_refetches_once_then_401_and_a_burst_fetches_once_per_cooldo
     let get = |token: String| {
         let client = bench.client.clone();
         let url = url.clone();
-        async move {
-            let response =
-                client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token).send().await.unwrap();
-            response.status().as_u16()
-        }
+        async move { Reply::fetch(client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token)).await.status }
     };
     assert_eq!(get(bench.kinde(Some(A.1), json!({}))).await, 200);
     let before = bench.issuer.fetches();
@@ -199,16 +195,7 @@ async fn key_rotation_picks_up_a_new_kid() {
     let get = |token: String| {
         let client = bench.client.clone();
         let url = url.clone();
-        async move {
-            client
-                .get(format!("{url}/api/sync/tenants/{}", A.0))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { Reply::fetch(client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token)).await.status }
     };
     assert_eq!(get(bench.kinde(Some(A.1), json!({}))).await, 200);
     let next = DevSigningKey::generate().unwrap();

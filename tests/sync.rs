@@ -424,7 +424,7 @@ mod launching {
 
     async fn trigger(bench: &Bench, url: &str, token: &str, tenant: &str) -> Reply {
         let response = bench.client.post(format!("{url}/api/sync/tenants/{tenant}/sync")).bearer_auth(token);
-        Reply::read(response.send().await.unwrap()).await
+        Reply::fetch(response).await
     }
 
     #[tokio::test]

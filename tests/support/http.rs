@@ -216,7 +216,7 @@ impl Bench {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        Reply::read(request.send().await.expect("request reaches the bench")).await
+        Reply::fetch(request).await
     }
 
     /// The status of `method` on `path` (from the server root, prefix included), with the
@@ -227,12 +227,12 @@ impl Bench {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        request.send().await.expect("request reaches the bench").status().as_u16()
+        Reply::fetch(request).await.status
     }
 
     /// Sends a request built by `build` from the client and the bench URL.
     pub async fn send(&self, build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Reply {
-        Reply::read(build(&self.client, &self.url).send().await.expect("request reaches the bench")).await
+        Reply::fetch(build(&self.client, &self.url)).await
     }
 }
 
@@ -276,11 +276,18 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Reads a whole response.
-    pub async fn read(response: reqwest::Response) -> Self {
+    /// Sends `request`, reads the whole response, and checks it against `docs/openapi.yaml`
+    /// (documented status, required headers, body schema): every test that goes through here
+    /// is also a contract test.
+    pub async fn fetch(request: reqwest::RequestBuilder) -> Self {
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        let (method, path) = (request.method().as_str().to_owned(), request.url().path().to_owned());
+        let response = client.execute(request).await.expect("request reaches the bench");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap_or_default();
+        crate::contract::check(&method, &path, status, &headers, &bytes);
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         Self { status, headers, body, text }

@@ -12,6 +12,7 @@ use shared::store::writer::{Clock, Writer};
 use shared::store::{table, Store};
 use shared::time::Timestamp;
 
+pub mod contract;
 pub mod http;
 
 /// The DynamoDB Local endpoint the test command started.

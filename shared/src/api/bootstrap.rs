@@ -165,6 +165,11 @@ struct EntityCreditItem {
     is_active: bool,
 }
 
+/// Bootstrap's compatibility rule: app codes are trimmed and lower-cased before validation.
+fn normalized_app_code(app: &str) -> String {
+    app.trim().to_lowercase()
+}
+
 /// What the request asked for.
 struct Input {
     app_code: String,
@@ -209,10 +214,12 @@ fn read_input(
             }),
         }
     }
+    // The query value is checked even when the body's wins: a malformed known parameter is a 400.
     let query = QueryParams::parse(raw_query);
-    let query_app = if body_app.is_none() { query.single("appCode", &mut problems) } else { None };
-    let app_code = body_app.or(query_app).unwrap_or_else(|| "accounting".to_owned()).trim().to_lowercase();
-    if !is_app_code(&app_code) {
+    let query_app = query.single("appCode", &mut problems).map(|app| normalized_app_code(&app));
+    let query_malformed = query_app.as_deref().is_some_and(|app| !is_app_code(app));
+    let app_code = body_app.map(|app| normalized_app_code(&app)).or(query_app).unwrap_or_else(|| "accounting".into());
+    if query_malformed || !is_app_code(&app_code) {
         problems.push(FieldProblem { field: "appCode".into(), problem: "must match ^[a-z][a-z0-9_]{0,49}$".into() });
     }
     if problems.is_empty() {

@@ -8,6 +8,7 @@ pub mod credits;
 pub mod error;
 pub mod extract;
 pub mod memberships;
+pub mod openapi;
 pub mod organizations;
 pub mod paging;
 pub mod params;
@@ -21,7 +22,9 @@ pub mod tenants;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::auth::{Authenticator, TenantDirectory};
@@ -80,57 +83,101 @@ impl AppState {
     }
 }
 
+/// One route a router serves. The OpenAPI drift test compares these with `docs/openapi.yaml`,
+/// which is why routers are only built through [`Routes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteSpec {
+    /// `GET` or `POST` (`HEAD` is implied by every `GET`).
+    pub method: &'static str,
+    /// Path relative to the base path, with `{name}` placeholders.
+    pub path: &'static str,
+}
+
+/// A router together with the list of routes it serves (axum routers cannot list their own).
+#[derive(Default)]
+pub struct Routes {
+    router: Router<AppState>,
+    specs: Vec<RouteSpec>,
+}
+
+impl Routes {
+    fn add(mut self, method: &'static str, path: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, route);
+        self.specs.push(RouteSpec { method, path });
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("GET", path, get(handler))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add("POST", path, post(handler))
+    }
+
+    /// Both groups' routes in one router.
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.specs.extend(other.specs);
+        self
+    }
+
+    /// The routes served, relative to the base path, in the order they were added.
+    pub fn specs(&self) -> &[RouteSpec] {
+        &self.specs
+    }
+}
+
 /// Routes of the tenants group (`tenants-api`), relative to the base path.
-pub fn tenant_routes() -> Router<AppState> {
+pub fn tenant_routes() -> Routes {
     use paging::list;
-    Router::new()
-        .route("/tenants/{tenantId}", get(tenants::get_tenant))
-        .route("/tenants/{tenantId}/users", get(list::<people::Users>))
-        .route("/tenants/{tenantId}/tenant-users", get(list::<people::TenantUsers>))
-        .route("/tenants/{tenantId}/organizations", get(list::<organizations::Organizations>))
-        .route("/tenants/{tenantId}/employee-assignments", get(list::<memberships::EmployeeAssignments>))
-        .route(
-            "/tenants/{tenantId}/bootstrap",
-            axum::routing::post(bootstrap::bootstrap).layer(axum::extract::DefaultBodyLimit::max(bootstrap::MAX_BODY)),
-        )
+    let bootstrap = post(bootstrap::bootstrap).layer(DefaultBodyLimit::max(bootstrap::MAX_BODY));
+    Routes::default()
+        .get("/tenants/{tenantId}", tenants::get_tenant)
+        .get("/tenants/{tenantId}/users", list::<people::Users>)
+        .get("/tenants/{tenantId}/tenant-users", list::<people::TenantUsers>)
+        .get("/tenants/{tenantId}/organizations", list::<organizations::Organizations>)
+        .get("/tenants/{tenantId}/employee-assignments", list::<memberships::EmployeeAssignments>)
+        .add("POST", "/tenants/{tenantId}/bootstrap", bootstrap)
 }
 
 /// Routes of the roles group (`roles-api`).
-pub fn role_routes() -> Router<AppState> {
+pub fn role_routes() -> Routes {
     use paging::list;
-    Router::new()
-        .route("/tenants/{tenantId}/roles", get(list::<roles::Roles>))
-        .route("/tenants/{tenantId}/role-assignments", get(list::<roles::RoleAssignments>))
+    Routes::default()
+        .get("/tenants/{tenantId}/roles", list::<roles::Roles>)
+        .get("/tenants/{tenantId}/role-assignments", list::<roles::RoleAssignments>)
 }
 
 /// Routes of the credits group (`credits-api`).
-pub fn credit_routes() -> Router<AppState> {
-    Router::new()
-        .route("/credit-configs/global", get(credits::global_configs))
-        .route("/tenants/{tenantId}/credit-configs", get(credits::tenant_configs))
-        .route("/tenants/{tenantId}/credit-configs/tenant-specific", get(credits::tenant_overrides))
-        .route("/tenants/{tenantId}/entity-credits", get(paging::list::<credits::EntityCredits>))
+pub fn credit_routes() -> Routes {
+    Routes::default()
+        .get("/credit-configs/global", credits::global_configs)
+        .get("/tenants/{tenantId}/credit-configs", credits::tenant_configs)
+        .get("/tenants/{tenantId}/credit-configs/tenant-specific", credits::tenant_overrides)
+        .get("/tenants/{tenantId}/entity-credits", paging::list::<credits::EntityCredits>)
 }
 
-/// Routes of the sync group (`sync-api`).
-pub fn sync_routes() -> Router<AppState> {
-    Router::new()
-        .route("/data-requirements", get(requirements::data_requirements))
-        .route("/tenants/{tenantId}/sync", axum::routing::post(sync::trigger))
-        .route("/tenants/{tenantId}/sync/status", get(sync::status))
+/// Routes of the sync group (`sync-api`), which also serves the OpenAPI description.
+pub fn sync_routes() -> Routes {
+    Routes::default()
+        .get("/data-requirements", requirements::data_requirements)
+        .get("/openapi.yaml", openapi::openapi_yaml)
+        .post("/tenants/{tenantId}/sync", sync::trigger)
+        .get("/tenants/{tenantId}/sync/status", sync::status)
 }
 
 /// Serves `routes` under both base paths, with the common middleware and the 404 fallback.
-pub fn serve(routes: Router<AppState>, state: AppState) -> Router {
+pub fn serve(routes: Routes, state: AppState) -> Router {
     Router::new()
-        .nest(BASE_PATH, routes.clone())
-        .nest(ALIAS_PATH, routes)
+        .nest(BASE_PATH, routes.router.clone())
+        .nest(ALIAS_PATH, routes.router)
         .fallback(|| async { ApiError::route_not_found() })
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
 }
 
 /// Every route this build serves (the local server and tests use it).
-pub fn all_routes() -> Router<AppState> {
+pub fn all_routes() -> Routes {
     tenant_routes().merge(role_routes()).merge(credit_routes()).merge(sync_routes())
 }

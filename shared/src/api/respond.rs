@@ -54,13 +54,19 @@ pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
 
 /// [`cached_json`] for a body that is already JSON text.
 pub fn cached_raw_json(request_headers: &HeaderMap, body: Vec<u8>) -> Response {
+    cached_body(request_headers, body, JSON_UTF8)
+}
+
+/// A `200` with `body` of `content_type` and the caching headers, or a `304` when the caller
+/// already holds this exact body.
+pub fn cached_body(request_headers: &HeaderMap, body: Vec<u8>, content_type: &'static str) -> Response {
     let tag = etag(&body);
     let not_modified = matches_if_none_match(request_headers, &tag);
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut ok = Response::new(Body::from(body));
-        ok.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        ok.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         ok
     };
     let headers = response.headers_mut();
