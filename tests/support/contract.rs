@@ -112,6 +112,7 @@ struct Documented {
 /// The documented response of `method` on `path` (from the server root) with `status`.
 /// Requests that no route serves are held to the error shape.
 fn documented(method: &str, path: &str, status: u16) -> Documented {
+    let path = without_function_url_prefix(path);
     let relative = path.strip_prefix(BASE_PATH).or_else(|| path.strip_prefix(ALIAS_PATH)).filter(|p| !p.is_empty());
     let Some(template) = relative.and_then(template_for) else {
         assert_eq!(status, 404, "{method} {path} matches no documented path, so it must answer 404");
@@ -128,6 +129,15 @@ fn documented(method: &str, path: &str, status: u16) -> Documented {
         .get(status.to_string())
         .unwrap_or_else(|| panic!("{key}: docs/openapi.yaml documents no such response"));
     Documented { key, response: inline(response) }
+}
+
+/// `cargo lambda watch` serves each function's URL under `/lambda-url/<function>`; what
+/// follows is the path the function sees.
+fn without_function_url_prefix(path: &str) -> &str {
+    match path.strip_prefix("/lambda-url/").and_then(|rest| rest.find('/').map(|at| &rest[at..])) {
+        Some(inner) => inner,
+        None => path,
+    }
 }
 
 fn error_response(key: String) -> Documented {

@@ -12,9 +12,9 @@ use super::token::DEFAULT_KEY_PATH;
 
 /// Development-only defaults, used when the variable is not set. A deployed function has
 /// no defaults for these: it refuses to start without them.
-pub const LOCAL_SERVICE_SECRET: &str = "local-development-service-secret-0123456789";
+pub const LOCAL_SERVICE_SECRET: &str = shared::auth::dev::DEV_SERVICE_SECRET;
 /// Cursor signing key used locally when `CURSOR_SIGNING_KEY` is unset.
-pub const LOCAL_CURSOR_KEY: &str = "local-development-cursor-signing-key-0123456789";
+pub const LOCAL_CURSOR_KEY: &str = shared::auth::dev::DEV_CURSOR_KEY;
 
 /// Options of `serve`.
 #[derive(Args)]

@@ -17,6 +17,12 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// The service-token secret of local runs (`wrapper-sync serve`, the Lambda end-to-end
+/// tests). The sample events in `events/` carry tokens signed with it; no deployment uses it.
+pub const DEV_SERVICE_SECRET: &str = "local-development-service-secret-0123456789";
+/// The cursor signing key of local runs.
+pub const DEV_CURSOR_KEY: &str = "local-development-cursor-signing-key-0123456789";
+
 /// Why a development key or token could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DevKeyError {

@@ -220,8 +220,21 @@ pub async fn start(
     options: RunOptions,
     idempotency_key: Option<&str>,
 ) -> Result<RunRecord, StartError> {
+    start_as(store, tenant_id, &super::run::new_sync_id(), principal, options, idempotency_key).await
+}
+
+/// [`start`] with a run id chosen by the caller. The sample worker events in `events/` name a
+/// fixed run; the Lambda end-to-end tests start that run so the events work as they are.
+pub async fn start_as(
+    store: &Store,
+    tenant_id: &str,
+    sync_id: &str,
+    principal: &str,
+    options: RunOptions,
+    idempotency_key: Option<&str>,
+) -> Result<RunRecord, StartError> {
     for _ in 0..8 {
-        match try_start(store, tenant_id, principal, options, idempotency_key).await {
+        match try_start(store, tenant_id, sync_id, principal, options, idempotency_key).await {
             Err(StartError::Store(StoreError::Conflict)) => continue,
             other => return other,
         }
@@ -232,6 +245,7 @@ pub async fn start(
 async fn try_start(
     store: &Store,
     tenant_id: &str,
+    sync_id: &str,
     principal: &str,
     options: RunOptions,
     idempotency_key: Option<&str>,
@@ -251,7 +265,7 @@ async fn try_start(
         }
     }
     let record = RunRecord {
-        sync_id: super::run::new_sync_id(),
+        sync_id: sync_id.to_owned(),
         tenant_id: tenant_id.to_owned(),
         status: RunStatus::Running,
         started_at: now,

@@ -1,0 +1,295 @@
+//! The function binaries on the real Lambda runtime. `cargo lambda watch` (cargo lambda's
+//! emulation of the Lambda control plane) runs all five functions against a seeded DynamoDB
+//! Local; every file in `events/` is invoked, as it is, with `cargo lambda invoke`; and HTTP
+//! requests with real tokens go through cargo lambda's function-URL emulation. Needs
+//! `cargo-lambda` on the PATH (`scripts/test.sh` installs it).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::contract;
+use integration_tests::http::{bench_key, pause, Reply, TestIssuer};
+use serde_json::{json, Value};
+use shared::auth::dev;
+use shared::store::Store;
+use shared::sync::record::{self, RunOptions};
+
+const NORTHWIND: &str = "2c7d7dac-1dd6-4354-86a4-971df10ddb6a";
+const NORTHWIND_ORG: &str = "org_7713cb18f2e";
+const INITECH: &str = "b0603ca7-e204-4f85-8704-740f4fcfa2bc";
+/// The run the phase events in `events/sync-worker/` name.
+const EVENT_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DM";
+/// The run `events/sync-worker/finalize.json` names.
+const FINALIZE_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DN";
+const FUNCTIONS: [&str; 5] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `cargo lambda watch` in its own process group, stopped with the test.
+struct Watch {
+    child: Child,
+    port: u16,
+}
+
+impl Watch {
+    fn start(env_file: &Path) -> Self {
+        let port = free_port();
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new("cargo")
+                .args(["lambda", "watch", "--ignore-changes", "--quiet", "--invoke-address", "127.0.0.1"])
+                .args(["--invoke-port", &port.to_string(), "--timeout", "120", "--env-file"])
+                .arg(env_file)
+                .current_dir(workspace())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .expect("cargo lambda is installed (scripts/test.sh installs it)");
+        Self { child, port }
+    }
+
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "cargo lambda watch did not start listening");
+            pause(100).await;
+        }
+    }
+
+    /// `cargo lambda invoke <function> --data-file <file>`: the function's JSON answer, or the
+    /// error text when the invocation failed.
+    fn invoke(&self, function: &str, file: &Path) -> Result<Value, String> {
+        let output = Command::new("cargo")
+            .args(["lambda", "invoke", function, "--output-format", "json", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string(), "--data-file"])
+            .arg(file)
+            .current_dir(workspace())
+            .output()
+            .expect("cargo lambda invoke runs");
+        if output.status.success() {
+            serde_json::from_slice(&output.stdout).map_err(|e| format!("{}: not JSON: {e}", file.display()))
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    fn url(&self, function: &str) -> String {
+        format!("http://127.0.0.1:{}/lambda-url/{function}", self.port)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn seeded_store() -> Store {
+    let store = integration_tests::fresh_store().await;
+    let data = shared::seed::generate(&shared::seed::SeedOptions { seed: 42, scale: None });
+    let at = shared::seed::seed_clock();
+    shared::store::bulk::load_platform(&store, &data.platform, at).await.unwrap();
+    for tenant in &data.tenants {
+        shared::store::bulk::load_tenant(&store, tenant, at, &|_| {}).await.unwrap();
+    }
+    store
+}
+
+fn env_file(store: &Store, issuer: &str) -> tempfile_like::EnvFile {
+    let lines = [
+        format!("TABLE_NAME={}", store.table()),
+        format!("DYNAMODB_ENDPOINT={}", integration_tests::endpoint()),
+        format!("KINDE_ISSUER_URL={issuer}"),
+        format!("SERVICE_TOKEN_SECRET={}", dev::DEV_SERVICE_SECRET),
+        format!("CURSOR_SIGNING_KEY={}", dev::DEV_CURSOR_KEY),
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".to_owned(),
+        "RUST_LOG=warn".to_owned(),
+    ];
+    tempfile_like::EnvFile::write(&lines.join("\n"))
+}
+
+/// A file removed when dropped (the env file cargo lambda reads).
+mod tempfile_like {
+    use super::*;
+
+    pub struct EnvFile(pub PathBuf);
+
+    impl EnvFile {
+        pub fn write(content: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("lambda-e2e-{}.env", uuid::Uuid::new_v4()));
+            std::fs::File::create(&path).and_then(|mut f| f.write_all(content.as_bytes())).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for EnvFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn event_files(function: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(workspace().join("events").join(function))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Method and path of an API Gateway event (v2 or v1).
+fn request_of(event: &Value) -> (String, String) {
+    match event["version"].as_str() {
+        Some("2.0") => (
+            event["requestContext"]["http"]["method"].as_str().unwrap().to_owned(),
+            event["rawPath"].as_str().unwrap().to_owned(),
+        ),
+        _ => (event["httpMethod"].as_str().unwrap().to_owned(), event["path"].as_str().unwrap().to_owned()),
+    }
+}
+
+/// Checks an API function's answer to an event against `docs/openapi.yaml`.
+fn check_api_answer(file: &Path, event: &Value, answer: &Value) {
+    let (method, path) = request_of(event);
+    let status = answer["statusCode"].as_u64().unwrap_or_default() as u16;
+    assert_eq!(status, 200, "{}: {answer}", file.display());
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        headers.insert(name, value.as_str().unwrap_or_default().parse().unwrap());
+    }
+    let body = answer["body"].as_str().unwrap_or_default();
+    contract::check(&method, &path, status, &headers, body.as_bytes());
+    assert_eq!(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        event["headers"]["x-request-id"].as_str(),
+        "{}: the event's request id is used",
+        file.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
+    let status =
+        Command::new("cargo").args(["build", "--quiet", "--workspace", "--bins"]).current_dir(workspace()).status();
+    assert!(status.is_ok_and(|s| s.success()), "the function binaries build");
+    let store = seeded_store().await;
+    let key = bench_key();
+    let issuer = TestIssuer::start(&[&key]).await;
+    let env = env_file(&store, &issuer.url);
+    let watch = Watch::start(&env.0);
+    watch.ready().await;
+
+    // API functions: every event file, as it is.
+    let mut api_events = 0;
+    for function in &FUNCTIONS[..4] {
+        for file in event_files(function) {
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let answer = watch.invoke(function, &file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            check_api_answer(&file, &event, &answer);
+            api_events += 1;
+        }
+    }
+    assert!(api_events >= 16, "one event per route at least");
+
+    worker_events_run_a_sync(&watch, &store).await;
+
+    // HTTP through the function-URL emulation, with real tokens.
+    let client = reqwest::Client::new();
+    let service = dev::sign_service_token(
+        &json!({ "type": "service_token", "service": "crm", "tenant_id": NORTHWIND, "exp": dev::now_seconds() + 300 }),
+        dev::DEV_SERVICE_SECRET.as_bytes(),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .unwrap();
+    let kinde = key
+        .sign(
+            &json!({ "iss": issuer.url, "sub": "kp_e2e", "org_code": NORTHWIND_ORG, "exp": dev::now_seconds() + 300 }),
+        )
+        .unwrap();
+    let users = format!("{}/api/sync/tenants/{NORTHWIND}/users?limit=50", watch.url("tenants-api"));
+    let first = Reply::fetch(client.get(&users).bearer_auth(&service)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let total = first.body["pagination"]["total"].as_u64().unwrap();
+    let mut seen = first.body["data"].as_array().unwrap().len() as u64;
+    let mut cursor = first.body["pagination"]["nextCursor"].as_str().map(str::to_owned);
+    while let Some(next) = cursor {
+        let page = Reply::fetch(client.get(format!("{users}&cursor={next}")).bearer_auth(&kinde)).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        seen += page.body["data"].as_array().unwrap().len() as u64;
+        cursor = page.body["pagination"]["nextCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, total, "a cursor walk (service token, then Kinde token) returns every user once");
+    let alias = format!("{}/api/wrapper/tenants/{NORTHWIND_ORG}/roles", watch.url("roles-api"));
+    assert_eq!(Reply::fetch(client.get(&alias).bearer_auth(&kinde)).await.status, 200);
+    let other = format!("{}/api/sync/tenants/{INITECH}/entity-credits", watch.url("credits-api"));
+    assert_eq!(Reply::fetch(client.get(&other).bearer_auth(&service)).await.status, 403);
+    let catch_all = watch.url("sync-api");
+    assert_eq!(
+        Reply::fetch(client.head(format!("{catch_all}/api/sync/tenants/{NORTHWIND}")).bearer_auth(&service))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        Reply::fetch(client.post(format!("{catch_all}/api/sync/tenants/{NORTHWIND}/users")).bearer_auth(&service))
+            .await
+            .status,
+        405
+    );
+    assert_eq!(Reply::fetch(client.get(format!("{catch_all}/api/api/wrapper/tenants"))).await.status, 404);
+    let sync =
+        Reply::fetch(client.post(format!("{catch_all}/api/sync/tenants/{NORTHWIND}/sync")).bearer_auth(&service)).await;
+    assert_eq!((sync.status, sync.body["results"]["success"].as_bool()), (200, Some(true)), "{}", sync.text);
+}
+
+/// The worker's events, as they are, in the order a run uses them.
+async fn worker_events_run_a_sync(watch: &Watch, store: &Store) {
+    let file = |name: &str| workspace().join("events/sync-worker").join(name);
+    let invoke = |name: &str| watch.invoke("sync-worker", &file(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let plant = |tenant: &'static str, sync_id: &'static str| async move {
+        record::start_as(store, tenant, sync_id, "events", RunOptions::default(), None)
+            .await
+            .unwrap_or_else(|_| panic!("run {sync_id} starts"));
+    };
+
+    let listed = invoke("list-active-tenants.json");
+    let ids: Vec<&str> = listed["tenantIds"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(ids.contains(&NORTHWIND) && ids.contains(&INITECH), "{listed}");
+
+    plant(INITECH, EVENT_RUN).await;
+    let essential = invoke("essential.json");
+    assert_eq!((essential["success"].as_bool(), essential["data"]["tenant"]["count"].as_u64()), (Some(true), Some(1)));
+    let reference = invoke("reference.json");
+    assert_eq!(reference["success"], json!(true), "{reference}");
+    assert_eq!(reference["data"].as_object().map(|d| d.len()), Some(6));
+    let validation = invoke("validation.json");
+    assert!(validation["validation"]["completeness"].is_u64(), "{validation}");
+    let failed = invoke("finalize-failed.json");
+    assert_eq!(failed, json!({ "syncId": EVENT_RUN, "status": "failed" }));
+    let gone = watch.invoke("sync-worker", &file("essential.json"));
+    assert!(gone.is_err_and(|e| e.contains("RunSuperseded")), "a finished run's phases are refused");
+
+    plant(NORTHWIND, FINALIZE_RUN).await;
+    let finalized = invoke("finalize.json");
+    assert_eq!(finalized, json!({ "syncId": FINALIZE_RUN, "status": "succeeded" }));
+
+    let started = invoke("start-scheduled-run.json");
+    assert_eq!((started["tenantId"].as_str(), started["started"].as_bool()), (Some(INITECH), Some(true)), "{started}");
+    let scheduled = invoke("scheduled-event.json");
+    assert!(scheduled["started"].as_u64().is_some_and(|n| n >= 1), "{scheduled}");
+    assert!(scheduled["skipped"].as_u64().is_some_and(|n| n >= 1), "Initech's run holds it: {scheduled}");
+}
