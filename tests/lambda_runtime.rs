@@ -166,10 +166,13 @@ fn check_api_answer(file: &Path, event: &Value, answer: &Value) {
     let (method, path) = request_of(event);
     let status = answer["statusCode"].as_u64().unwrap_or_default() as u16;
     assert_eq!(status, 200, "{}: {answer}", file.display());
+    // v2 answers carry `headers`; v1 answers may carry only `multiValueHeaders`.
     let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+    let single = answer["headers"].as_object().into_iter().flatten().map(|(n, v)| (n, v.as_str()));
+    let multi = answer["multiValueHeaders"].as_object().into_iter().flatten().map(|(n, v)| (n, v[0].as_str()));
+    for (name, value) in single.chain(multi) {
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
-        headers.insert(name, value.as_str().unwrap_or_default().parse().unwrap());
+        headers.insert(name, value.unwrap_or_default().parse().unwrap());
     }
     let body = answer["body"].as_str().unwrap_or_default();
     contract::check(&method, &path, status, &headers, body.as_bytes());
