@@ -55,7 +55,7 @@ done
 step "cargo test"
 log="$(mktemp)"
 set +e
-cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
+cargo test --no-fail-fast --workspace --lib --bins --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over all test binaries (cargo prints one per binary).

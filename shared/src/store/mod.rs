@@ -28,15 +28,13 @@ pub struct Store {
 impl Store {
     /// Builds the client from explicit configuration (no provider-chain discovery).
     pub fn new(config: &StoreConfig) -> Self {
-        let credentials = config.credentials();
-        let mut builder = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new(config.region.clone()))
-            .credentials_provider(credentials);
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.endpoint_url(endpoint);
-        }
-        Self { client: Client::from_conf(builder.build()), table: config.table_name.clone() }
+        Self::from_client(Client::from_conf(client_config(config).build()), &config.table_name)
+    }
+
+    /// A store over a client built elsewhere from [`client_config`] (the benchmarks add a
+    /// request-counting interceptor to it).
+    pub fn from_client(client: Client, table: &str) -> Self {
+        Self { client, table: table.to_owned() }
     }
 
     /// The underlying SDK client.
@@ -48,4 +46,17 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+}
+
+/// The SDK configuration the store's client is built from: region, credentials and endpoint
+/// set explicitly, so building it reads nothing from disk or the network (cold starts).
+pub fn client_config(config: &StoreConfig) -> aws_sdk_dynamodb::config::Builder {
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(config.region.clone()))
+        .credentials_provider(config.credentials());
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder
 }

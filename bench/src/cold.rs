@@ -1,0 +1,213 @@
+//! Cold start: each function's release binary started under a minimal Lambda Runtime API
+//! (served here, on loopback), alternated with a bare `lambda_runtime` hello-world built with
+//! the same profile. Per start: *init* is spawn until the first `GET .../invocation/next`
+//! (what Lambda reports as Init Duration); *first response* is spawn until the answer to a
+//! real first request; the same process then answers warm requests, whose median is
+//! subtracted to get the *cold penalty*.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::setup::Fixture;
+use crate::stats::{ms, ratio, verdict, Samples};
+
+const FUNCTIONS: [&str; 5] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"];
+const BASELINE: &str = "bench-hello";
+/// Warm requests after the first, per start.
+const WARM_REQUESTS: usize = 10;
+
+/// One start's figures.
+struct Start {
+    init: Duration,
+    first_response: Duration,
+    warm: Samples,
+}
+
+/// What the emulated Runtime API shares with its handlers during one start.
+struct Trial {
+    first_next: OnceLock<Instant>,
+    events: Mutex<mpsc::UnboundedReceiver<Value>>,
+    answers: mpsc::UnboundedSender<Result<Instant, String>>,
+}
+
+/// Where release binaries are (`CARGO_TARGET_DIR` or `target/`).
+pub fn release_binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    target.join("release").join(name)
+}
+
+/// Runs `rounds` alternations per function and prints the table.
+pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
+    for name in FUNCTIONS.iter().chain([&BASELINE]) {
+        anyhow::ensure!(release_binary(name).exists(), "build first: cargo build --release -p {name}");
+    }
+    println!("\n## Cold start ({rounds} starts per binary, alternated with {BASELINE})\n");
+    println!("| function | stripped size MB | init median ms | hello init ms | init ratio (target 1.5) | first response ms | warm median ms | cold penalty ms | hello spawn-to-response ms | penalty ratio (target 2) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for function in FUNCTIONS {
+        let event = event_for(fixture, function)?;
+        let (mut init, mut first, mut warm) = (Samples::default(), Samples::default(), Samples::default());
+        let (mut hello_init, mut hello_first) = (Samples::default(), Samples::default());
+        for _ in 0..rounds {
+            let real = start(fixture, function, &event).await?;
+            init.push(real.init);
+            first.push(real.first_response);
+            real.warm.values().for_each(|v| warm.push(v));
+            let hello = start(fixture, BASELINE, &json!({ "hello": "world" })).await?;
+            hello_init.push(hello.init);
+            hello_first.push(hello.first_response);
+        }
+        let penalty = first.median().saturating_sub(warm.median());
+        let init_ratio = ratio(init.median(), hello_init.median());
+        let penalty_ratio = ratio(penalty, hello_first.median());
+        let size = std::fs::metadata(release_binary(function))?.len() as f64 / 1_048_576.0;
+        println!(
+            "| {function} | {size:.1} | {} | {} | {init_ratio:.2} ({}) | {} | {} | {} | {} | {penalty_ratio:.2} ({}) |",
+            ms(init.median()),
+            ms(hello_init.median()),
+            verdict(init_ratio, 1.5),
+            ms(first.median()),
+            ms(warm.median()),
+            ms(penalty),
+            ms(hello_first.median()),
+            verdict(penalty_ratio, 2.0),
+        );
+    }
+    let hello_size = std::fs::metadata(release_binary(BASELINE))?.len() as f64 / 1_048_576.0;
+    println!("\n{BASELINE}: stripped size {hello_size:.1} MB.");
+    Ok(())
+}
+
+/// The first (and every warm) request a function gets: a `users` page through API Gateway
+/// v2 for the API functions, `listActiveTenants` for the worker.
+fn event_for(fixture: &Fixture, function: &str) -> anyhow::Result<Value> {
+    if function == "sync-worker" {
+        return Ok(json!({ "action": "listActiveTenants", "after": null, "limit": 50 }));
+    }
+    let tenant = &fixture.tenant().tenant.tenant_id;
+    let route = match function {
+        "roles-api" => "roles",
+        "credits-api" => "entity-credits",
+        "sync-api" => "sync/status",
+        _ => "users",
+    };
+    let path = format!("/api/sync/tenants/{tenant}/{route}");
+    Ok(json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": { "authorization": format!("Bearer {}", fixture.service_token()?), "host": "bench" },
+        "requestContext": { "accountId": "123456789012", "apiId": "bench", "domainName": "bench",
+            "http": { "method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
+            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "24/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795521600000_u64 },
+        "isBase64Encoded": false
+    }))
+}
+
+/// Starts `binary` under a fresh emulated Runtime API, sends `event` once cold and
+/// `WARM_REQUESTS` times warm, and stops it.
+async fn start(fixture: &Fixture, binary: &str, event: &Value) -> anyhow::Result<Start> {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
+    let trial = Arc::new(Trial { first_next: OnceLock::new(), events: Mutex::new(events_rx), answers: answers_tx });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = runtime_api(trial.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let spawned = Instant::now();
+    let mut child = tokio::process::Command::new(release_binary(binary))
+        .env_clear()
+        .envs(fixture.function_env())
+        .envs(lambda_env(binary, &address.to_string()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    events_tx.send(event.clone())?;
+    let answered = wait_answer(&mut answers_rx).await?;
+    let init = trial.first_next.get().map(|at| *at - spawned).unwrap_or_default();
+    let mut warm = Samples::default();
+    for _ in 0..WARM_REQUESTS {
+        let sent = Instant::now();
+        events_tx.send(event.clone())?;
+        warm.push(wait_answer(&mut answers_rx).await? - sent);
+    }
+    child.kill().await?;
+    server.abort();
+    Ok(Start { init, first_response: answered - spawned, warm })
+}
+
+async fn wait_answer(answers: &mut mpsc::UnboundedReceiver<Result<Instant, String>>) -> anyhow::Result<Instant> {
+    match tokio::time::timeout(Duration::from_secs(30), answers.recv()).await {
+        Ok(Some(Ok(at))) => Ok(at),
+        Ok(Some(Err(error))) => anyhow::bail!("the function reported an error: {error}"),
+        Ok(None) | Err(_) => anyhow::bail!("no answer within 30 s"),
+    }
+}
+
+/// The variables Lambda sets for a function.
+fn lambda_env(function: &str, runtime_api: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "bench"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The part of the Lambda Runtime API a function uses.
+fn runtime_api(trial: Arc<Trial>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next_event))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(answered))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
+        .route("/2018-06-01/runtime/init/error", post(failed_init))
+        .with_state(trial)
+}
+
+async fn next_event(State(trial): State<Arc<Trial>>) -> axum::response::Response {
+    trial.first_next.get_or_init(Instant::now);
+    let Some(event) = trial.events.lock().await.recv().await else {
+        return StatusCode::GONE.into_response();
+    };
+    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+        + Duration::from_secs(30);
+    let mut headers = HeaderMap::new();
+    headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_static("bench-request"));
+    headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline.as_millis() as u64));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:bench"),
+    );
+    headers.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+    (headers, axum::Json(event)).into_response()
+}
+
+async fn answered(State(trial): State<Arc<Trial>>, Path(_id): Path<String>) -> StatusCode {
+    let _ = trial.answers.send(Ok(Instant::now()));
+    StatusCode::ACCEPTED
+}
+
+async fn failed(State(trial): State<Arc<Trial>>, Path(_id): Path<String>, body: String) -> StatusCode {
+    let _ = trial.answers.send(Err(body));
+    StatusCode::ACCEPTED
+}
+
+async fn failed_init(State(trial): State<Arc<Trial>>, body: String) -> StatusCode {
+    let _ = trial.answers.send(Err(format!("init: {body}")));
+    StatusCode::ACCEPTED
+}

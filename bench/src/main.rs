@@ -1,0 +1,121 @@
+//! `wrapper-bench`: the benchmarks of `docs/benchmarks.md`. They print ratios measured side
+//! by side in one run (machines are shared and noisy, so absolute times do not compare from
+//! run to run) and never fail on a number. Run them with `scripts/bench.sh`, which starts
+//! DynamoDB Local and builds the release binaries first.
+
+mod cold;
+mod counting;
+mod scale;
+mod setup;
+mod stats;
+mod warm;
+
+use clap::{Parser, Subcommand};
+use shared::seed::ScaleSpec;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks: warm overhead, cold start, sync at scale, seed and import throughput")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every benchmark (the default).
+    All(Rounds),
+    /// Warm request overhead against the raw SDK requests.
+    Warm(Rounds),
+    /// Cold start of each function's release binary against a hello-world.
+    Cold(Rounds),
+    /// Seed and import throughput, then the sync at scale.
+    Scale(ScaleArgs),
+    /// (internal) The sync process of `scale`.
+    #[command(hide = true)]
+    SyncChild {
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Rounds {
+    /// Alternations (A, B) per measured figure.
+    #[arg(long, default_value_t = 0)]
+    rounds: usize,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct ScaleArgs {
+    /// Sync runs (each alternated with a plain read).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Users of the scale tenant (entities, role assignments and memberships scale with it:
+    /// 1/10, 2x, 1x, as in the 50,000 / 5,000 / 100,000 / 50,000).
+    #[arg(long, default_value_t = 50_000)]
+    users: usize,
+}
+
+impl ScaleArgs {
+    fn spec(self) -> ScaleSpec {
+        let users = self.users;
+        ScaleSpec { users, entities: users / 10, role_assignments: users * 2, memberships: users }
+    }
+}
+
+/// A tenant big enough for 500-item pages of users, organizations and role assignments.
+const WARM_TENANT: ScaleSpec = ScaleSpec { users: 1_000, entities: 600, role_assignments: 1_200, memberships: 1_000 };
+
+fn or(value: usize, default: usize) -> usize {
+    if value == 0 {
+        default
+    } else {
+        value
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command.unwrap_or(Command::All(Rounds { rounds: 0 }));
+    if let Command::SyncChild { table, tenant, rounds } = &command {
+        return scale::child(table, tenant, *rounds).await;
+    }
+    print_machine();
+    match command {
+        Command::All(Rounds { rounds }) => {
+            let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
+            warm::run(&fixture, or(rounds, 200)).await?;
+            cold::run(&fixture, or(rounds, 20).min(50)).await?;
+            scale::run(scale::FULL_SCALE, 3).await
+        }
+        Command::Warm(Rounds { rounds }) => {
+            let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
+            warm::run(&fixture, or(rounds, 200)).await
+        }
+        Command::Cold(Rounds { rounds }) => {
+            let fixture = setup::seeded("cold", Some(WARM_TENANT)).await?;
+            cold::run(&fixture, or(rounds, 20)).await
+        }
+        Command::Scale(args) => scale::run(args.spec(), args.rounds).await,
+        Command::SyncChild { .. } => Ok(()),
+    }
+}
+
+/// The machine and the date, for the report.
+fn print_machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("# wrapper-bench\n\nMachine: {cores} cores, {cpu}. Date: {}.", shared::time::Timestamp::now());
+    println!("DynamoDB Local: {}.", std::env::var("DYNAMODB_ENDPOINT").unwrap_or_default());
+}

@@ -1,0 +1,125 @@
+//! What every benchmark starts from: a fresh table in DynamoDB Local with seeded data, a
+//! loopback Kinde-style issuer whose key set the API verifies tokens against, and tokens.
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use shared::auth::config::AuthConfig;
+use shared::auth::dev::{self, DevSigningKey};
+use shared::auth::Authenticator;
+use shared::config::StoreConfig;
+use shared::pagination::CursorCodec;
+use shared::seed::{ScaleSpec, SeedData, SeedOptions};
+use shared::store::{bulk, table, Store};
+
+/// A seeded table and an issuer.
+pub struct Fixture {
+    /// Settings of the table (endpoint from `DYNAMODB_ENDPOINT`).
+    pub config: StoreConfig,
+    /// The generated data that was loaded.
+    pub data: SeedData,
+    /// `http://127.0.0.1:<port>`, serving `/.well-known/jwks`.
+    pub issuer: String,
+    /// The issuer's signing key.
+    pub key: DevSigningKey,
+}
+
+/// A store configuration for a new table named `name` at `DYNAMODB_ENDPOINT`.
+pub fn table_config(name: &str) -> anyhow::Result<StoreConfig> {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").context("set DYNAMODB_ENDPOINT (scripts/bench.sh does)")?;
+    Ok(StoreConfig::from_lookup(|variable| match variable {
+        "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
+        "TABLE_NAME" => Some(name.to_owned()),
+        _ => None,
+    })?)
+}
+
+/// Creates a new table named after `label` and the process.
+pub async fn fresh_table(label: &str) -> anyhow::Result<(StoreConfig, Store)> {
+    let config =
+        table_config(&format!("bench-{label}-{}-{}", std::process::id(), shared::time::Timestamp::now().millis()))?;
+    let store = Store::new(&config);
+    table::create(&store).await?;
+    Ok((config, store))
+}
+
+/// The deterministic demo data (seed 42), plus a scale tenant when `scale` is given.
+pub fn generate(scale: Option<ScaleSpec>) -> SeedData {
+    shared::seed::generate(&SeedOptions { seed: 42, scale })
+}
+
+/// Loads `data` into `store`.
+pub async fn load(store: &Store, data: &SeedData) -> anyhow::Result<()> {
+    let at = shared::seed::seed_clock();
+    bulk::load_platform(store, &data.platform, at).await?;
+    for tenant in &data.tenants {
+        bulk::load_tenant(store, tenant, at, &|_| {}).await?;
+    }
+    Ok(())
+}
+
+/// A fresh table loaded with `generate(scale)`, and a running issuer.
+pub async fn seeded(label: &str, scale: Option<ScaleSpec>) -> anyhow::Result<Fixture> {
+    let (config, store) = fresh_table(label).await?;
+    let data = generate(scale);
+    load(&store, &data).await?;
+    let key = DevSigningKey::generate()?;
+    let issuer = serve_jwks(&key).await?;
+    Ok(Fixture { config, data, issuer, key })
+}
+
+async fn serve_jwks(key: &DevSigningKey) -> anyhow::Result<String> {
+    let keys = dev::jwk_set(&[key]);
+    let app = Router::new().route("/.well-known/jwks", get(move || std::future::ready(Json(keys.clone()))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{address}"))
+}
+
+impl Fixture {
+    /// The tenant the scale flags added, or the first demo tenant.
+    pub fn tenant(&self) -> &shared::store::bulk::TenantDataset {
+        self.data.tenants.last().expect("at least one tenant")
+    }
+
+    /// A service token for the tenant, signed with the development secret.
+    pub fn service_token(&self) -> anyhow::Result<String> {
+        let claims = json!({ "type": "service_token", "service": "crm",
+            "tenant_id": self.tenant().tenant.tenant_id, "exp": dev::now_seconds() + 3600 });
+        Ok(dev::sign_service_token(&claims, dev::DEV_SERVICE_SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256)?)
+    }
+
+    /// A Kinde-style token for the tenant's org, signed by the issuer's key.
+    pub fn kinde_token(&self) -> anyhow::Result<String> {
+        let claims = json!({ "iss": self.issuer, "sub": "kp_bench", "org_code": self.tenant().tenant.kinde_org_id,
+            "exp": dev::now_seconds() + 3600 });
+        Ok(self.key.sign(&claims)?)
+    }
+
+    /// What a function's process would read from its environment, as pairs.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("TABLE_NAME", self.config.table_name.clone()),
+            ("DYNAMODB_ENDPOINT", self.config.endpoint.clone().unwrap_or_default()),
+            ("AWS_REGION", self.config.region.clone()),
+            ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+            ("KINDE_ISSUER_URL", self.issuer.clone()),
+            ("SERVICE_TOKEN_SECRET", dev::DEV_SERVICE_SECRET.to_owned()),
+            ("CURSOR_SIGNING_KEY", dev::DEV_CURSOR_KEY.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Authentication and cursor settings from [`Fixture::function_env`].
+    pub fn auth(&self) -> anyhow::Result<(Authenticator, CursorCodec)> {
+        let env = self.function_env();
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        Ok((Authenticator::new(AuthConfig::from_lookup(lookup)?), CursorCodec::from_lookup(lookup)?))
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The benchmarks in one command (docs/benchmarks.md): starts an in-memory DynamoDB Local on a
+# free loopback port, builds the five functions, the hello-world baseline and the bench in
+# release mode, then runs `wrapper-bench` (every benchmark by default; pass `warm`, `cold`,
+# `scale` and `--rounds N` to run one). The report is printed and kept in .local/bench-report.md.
+# Benchmarks print ratios and never fail on a number; CI does not run them.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+scripts/dynamodb-local.sh install
+DYNAMODB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export DYNAMODB_PORT
+trap 'scripts/dynamodb-local.sh stop' EXIT
+scripts/dynamodb-local.sh start --in-memory
+export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
+
+cargo build --release --quiet -p tenants-api -p roles-api -p credits-api -p sync-api -p sync-worker -p bench-hello -p wrapper-bench
+mkdir -p .local
+"${CARGO_TARGET_DIR:-target}/release/wrapper-bench" "$@" | tee .local/bench-report.md
