@@ -53,6 +53,7 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     println!("\n## Cold start ({rounds} starts per binary, alternated with {BASELINE})\n");
     println!("| function | stripped size MB | init median ms | hello init ms | init ratio (target 1.5) | first response ms | warm median ms | cold penalty ms | hello spawn-to-response ms | penalty ratio (target 2) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut decomposition = Vec::new();
     for function in FUNCTIONS {
         let event = event_for(fixture, function)?;
         let (mut init, mut first, mut warm) = (Samples::default(), Samples::default(), Samples::default());
@@ -69,6 +70,7 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
         let penalty = first.median().saturating_sub(warm.median());
         let init_ratio = ratio(init.median(), hello_init.median());
         let penalty_ratio = ratio(penalty, hello_first.median());
+        decomposition.push((function, in_process_first_request(fixture, function, &event, rounds).await?));
         let size = std::fs::metadata(release_binary(function))?.len() as f64 / 1_048_576.0;
         println!(
             "| {function} | {size:.1} | {} | {} | {init_ratio:.2} ({}) | {} | {} | {} | {} | {penalty_ratio:.2} ({}) |",
@@ -84,7 +86,82 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     }
     let hello_size = std::fs::metadata(release_binary(BASELINE))?.len() as f64 / 1_048_576.0;
     println!("\n{BASELINE}: stripped size {hello_size:.1} MB.");
+    println!("\nWhere the first request's extra time goes, measured in this process (a new SDK client and");
+    println!("empty caches per trial, against the same request again on them):\n");
+    println!("| function | first request, new client and caches, median ms | same request again, median ms | difference ms | DynamoDB requests, first | DynamoDB requests, again |");
+    println!("|---|---|---|---|---|---|");
+    for (function, first) in decomposition {
+        println!(
+            "| {function} | {} | {} | {} | {} | {} |",
+            ms(first.cold.median()),
+            ms(first.warm.median()),
+            ms(first.cold.median().saturating_sub(first.warm.median())),
+            first.cold_requests,
+            first.warm_requests
+        );
+    }
     Ok(())
+}
+
+/// A first request on a fresh client with empty caches, against the same request again.
+struct FirstRequest {
+    cold: Samples,
+    warm: Samples,
+    cold_requests: String,
+    warm_requests: String,
+}
+
+/// What a cold process's first request costs beyond a warm one, without the process start:
+/// the same request as the function's event, in this process, on a new store client and new
+/// caches each time.
+async fn in_process_first_request(
+    fixture: &Fixture,
+    function: &str,
+    event: &Value,
+    rounds: usize,
+) -> anyhow::Result<FirstRequest> {
+    use crate::counting::{counting_store, describe, RequestCounter};
+    let mut result = FirstRequest {
+        cold: Samples::default(),
+        warm: Samples::default(),
+        cold_requests: String::new(),
+        warm_requests: String::new(),
+    };
+    for _ in 0..rounds {
+        let counter = RequestCounter::default();
+        let store = counting_store(&fixture.config, &counter);
+        let once = |store: shared::store::Store, app: Option<axum::Router>| async move {
+            let started = Instant::now();
+            match app {
+                Some(app) => {
+                    use tower::ServiceExt;
+                    let path = event["rawPath"].as_str().unwrap_or_default();
+                    let token = event["headers"]["authorization"].as_str().unwrap_or_default();
+                    let request =
+                        axum::http::Request::get(path).header("authorization", token).body(axum::body::Body::empty())?;
+                    let response = app.oneshot(request).await?;
+                    anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+                    http_body_util::BodyExt::collect(response.into_body()).await?;
+                }
+                None => {
+                    shared::store::reader::active_tenant_ids(&store, None, 50).await?;
+                }
+            }
+            Ok::<Duration, anyhow::Error>(started.elapsed())
+        };
+        let app = if function == "sync-worker" {
+            None
+        } else {
+            let (auth, cursors) = fixture.auth()?;
+            let state = shared::api::AppState::new(store.clone(), auth, cursors);
+            Some(shared::api::serve(shared::api::all_routes(), state))
+        };
+        result.cold.push(once(store.clone(), app.clone()).await?);
+        result.cold_requests = describe(&counter.take());
+        result.warm.push(once(store.clone(), app).await?);
+        result.warm_requests = describe(&counter.take());
+    }
+    Ok(result)
 }
 
 /// The first (and every warm) request a function gets: a `users` page through API Gateway

@@ -8,7 +8,7 @@
 //! with no usable set at all, requests get 503: the caller's token is not at fault.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
@@ -69,7 +69,7 @@ struct FetchState {
 pub struct JwksCache {
     url: String,
     timing: JwksTiming,
-    client: reqwest::Client,
+    client: OnceLock<reqwest::Client>,
     keys: RwLock<Option<Arc<KeySet>>>,
     fetch: Mutex<FetchState>,
 }
@@ -104,12 +104,15 @@ impl JwksCache {
 
     /// A cache with other timing rules (tests).
     pub fn with_timing(url: String, timing: JwksTiming) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self { url, timing, client, keys: RwLock::new(None), fetch: Mutex::new(FetchState::default()) }
+        Self { url, timing, client: OnceLock::new(), keys: RwLock::new(None), fetch: Mutex::new(FetchState::default()) }
+    }
+
+    /// The HTTP client, built on the first fetch: building it loads the machine's certificate
+    /// store, which a cold start should not pay for before any Kinde token arrives.
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder().timeout(FETCH_TIMEOUT).connect_timeout(FETCH_TIMEOUT).build().unwrap_or_default()
+        })
     }
 
     /// The verification key for `kid`.
@@ -165,7 +168,7 @@ impl JwksCache {
     }
 
     async fn fetch_set(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = self.client.get(&self.url).send().await.map_err(|e| format!("request failed: {e}"))?;
+        let response = self.client().get(&self.url).send().await.map_err(|e| format!("request failed: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("status {}", response.status()));
         }

@@ -77,6 +77,7 @@ impl EventPublisher {
             return Self::Log;
         };
         let mut builder = aws_sdk_eventbridge::Config::builder()
+            .http_client(crate::store::aws_http_client())
             .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
             .region(aws_sdk_eventbridge::config::Region::new(aws.region.clone()))
             .credentials_provider(aws.credentials());

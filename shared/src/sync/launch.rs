@@ -29,6 +29,7 @@ impl Launcher {
             return Self::Inline;
         };
         let mut builder = aws_sdk_sfn::Config::builder()
+            .http_client(crate::store::aws_http_client())
             .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
             .region(aws_sdk_sfn::config::Region::new(aws.region.clone()))
             .credentials_provider(aws.credentials());
