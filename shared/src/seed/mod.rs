@@ -315,6 +315,7 @@ impl Gen {
         };
         let mut data = self.tenant(&spec, catalog);
         data.entities.truncate(scale.entities.max(1));
+        keep_primary_organizations_in(&mut data.users, &data.entities);
         let users = &data.users;
         data.memberships = self.memberships(users, &data.entities, spec.code, scale.memberships.max(users.len()));
         data.role_assignments = self.role_assignments(users, &data.roles, &data.entities, scale.role_assignments);
@@ -665,6 +666,17 @@ fn role_permissions(catalog: &[CatalogApp], apps: &[&str], read_only: bool) -> B
 }
 
 /// Children per level so that a four-level tree has about `entities` nodes.
+/// Points users whose primary organization was cut off by the scale tenant's truncation to an
+/// entity that exists (round robin), so the data set has no dangling references.
+fn keep_primary_organizations_in(users: &mut [User], entities: &[Entity]) {
+    let kept: std::collections::HashSet<&str> = entities.iter().map(|e| e.entity_id.as_str()).collect();
+    for (n, user) in users.iter_mut().enumerate() {
+        if user.primary_organization_id.as_deref().is_some_and(|id| !kept.contains(id)) {
+            user.primary_organization_id = Some(entities[n % entities.len()].entity_id.clone());
+        }
+    }
+}
+
 fn scale_shape(entities: usize) -> [usize; 3] {
     let remaining = entities.saturating_sub(1).max(1) as f64;
     let branching = remaining.cbrt().ceil().max(1.0) as usize;
@@ -720,6 +732,14 @@ mod tests {
         assert_eq!(big.entities.len(), 120);
         assert_eq!(big.role_assignments.len(), 700);
         assert_eq!(big.memberships.len(), 400);
+        // No dangling references: the sync's validation of a scale tenant finds nothing.
+        let entities: std::collections::HashSet<&str> = big.entities.iter().map(|e| e.entity_id.as_str()).collect();
+        for user in &big.users {
+            assert!(user.primary_organization_id.as_deref().is_none_or(|id| entities.contains(id)), "{user:?}");
+        }
+        for membership in &big.memberships {
+            assert!(entities.contains(membership.entity_id.as_str()), "{membership:?}");
+        }
     }
 
     #[test]
