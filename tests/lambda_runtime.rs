@@ -95,18 +95,7 @@ impl Drop for Watch {
     }
 }
 
-async fn seeded_store() -> Store {
-    let store = integration_tests::fresh_store().await;
-    let data = shared::seed::generate(&shared::seed::SeedOptions { seed: 42, scale: None });
-    let at = shared::seed::seed_clock();
-    shared::store::bulk::load_platform(&store, &data.platform, at).await.unwrap();
-    for tenant in &data.tenants {
-        shared::store::bulk::load_tenant(&store, tenant, at, &|_| {}).await.unwrap();
-    }
-    store
-}
-
-fn env_file(store: &Store, issuer: &str) -> tempfile_like::EnvFile {
+fn env_file(store: &Store, issuer: &str) -> EnvFile {
     let lines = [
         format!("TABLE_NAME={}", store.table()),
         format!("DYNAMODB_ENDPOINT={}", integration_tests::endpoint()),
@@ -116,27 +105,23 @@ fn env_file(store: &Store, issuer: &str) -> tempfile_like::EnvFile {
         "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".to_owned(),
         "RUST_LOG=warn".to_owned(),
     ];
-    tempfile_like::EnvFile::write(&lines.join("\n"))
+    EnvFile::write(&lines.join("\n"))
 }
 
-/// A file removed when dropped (the env file cargo lambda reads).
-mod tempfile_like {
-    use super::*;
+/// The env file cargo lambda reads, removed when dropped.
+struct EnvFile(PathBuf);
 
-    pub struct EnvFile(pub PathBuf);
-
-    impl EnvFile {
-        pub fn write(content: &str) -> Self {
-            let path = std::env::temp_dir().join(format!("lambda-e2e-{}.env", uuid::Uuid::new_v4()));
-            std::fs::File::create(&path).and_then(|mut f| f.write_all(content.as_bytes())).unwrap();
-            Self(path)
-        }
+impl EnvFile {
+    fn write(content: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("lambda-e2e-{}.env", uuid::Uuid::new_v4()));
+        std::fs::File::create(&path).and_then(|mut f| f.write_all(content.as_bytes())).unwrap();
+        Self(path)
     }
+}
 
-    impl Drop for EnvFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
+impl Drop for EnvFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -189,7 +174,7 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
     let status =
         Command::new("cargo").args(["build", "--quiet", "--workspace", "--bins"]).current_dir(workspace()).status();
     assert!(status.is_ok_and(|s| s.success()), "the function binaries build");
-    let store = seeded_store().await;
+    let (store, _) = integration_tests::seeded_store().await;
     let key = bench_key();
     let issuer = TestIssuer::start(&[&key]).await;
     let env = env_file(&store, &issuer.url);

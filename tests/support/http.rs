@@ -151,13 +151,7 @@ impl Bench {
     pub async fn seeded() -> (Self, shared::seed::SeedData) {
         let key = bench_key();
         let issuer = TestIssuer::start(&[&key]).await;
-        let store = fresh_store().await;
-        let data = shared::seed::generate(&shared::seed::SeedOptions { seed: 42, scale: None });
-        let at = shared::seed::seed_clock();
-        shared::store::bulk::load_platform(&store, &data.platform, at).await.unwrap();
-        for tenant in &data.tenants {
-            shared::store::bulk::load_tenant(&store, tenant, at, &|_| {}).await.unwrap();
-        }
+        let (store, data) = crate::seeded_store().await;
         let url = Self::serve(&store, &issuer, &BenchOptions::default()).await;
         (Self { url, issuer, key, store, client: reqwest::Client::new() }, data)
     }

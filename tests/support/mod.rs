@@ -35,6 +35,18 @@ pub async fn fresh_store() -> Store {
     store
 }
 
+/// A fresh table loaded with the deterministic demo data (seed 42), as the bulk loader writes it.
+pub async fn seeded_store() -> (Store, shared::seed::SeedData) {
+    let store = fresh_store().await;
+    let data = shared::seed::generate(&shared::seed::SeedOptions { seed: 42, scale: None });
+    let at = shared::seed::seed_clock();
+    shared::store::bulk::load_platform(&store, &data.platform, at).await.expect("platform data loads");
+    for tenant in &data.tenants {
+        shared::store::bulk::load_tenant(&store, tenant, at, &|_| {}).await.expect("demo tenant loads");
+    }
+    (store, data)
+}
+
 /// A writer on the system clock.
 pub fn writer(store: &Store) -> Writer {
     Writer::new(store.clone(), Clock::System)
