@@ -59,13 +59,13 @@ async fn memberships_follow_their_entity_and_user() {
     w.put_entity(T, &entity("e", "Sales", None, 1)).await.unwrap();
     w.put_user(T, &user("u", "2025-01-01T00:00:00Z")).await.unwrap();
     w.put_membership(T, &membership("m", "u", "e", true, Some("EMP-1"))).await.unwrap();
-    let m = get::<Membership>(&store, &membership_sk("u", "m")).await;
+    let m = get::<Membership>(&store, &membership_sk("m")).await;
     assert_eq!(m.der.entity_name.as_deref(), Some("Sales"));
     assert_eq!(listed_ids::<Membership>(&store, ListMode::Active, vec![]).await, vec!["m"]);
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     w.put_entity(T, &entity("e", "Revenue", None, 1)).await.unwrap();
-    let renamed = get::<Membership>(&store, &membership_sk("u", "m")).await;
+    let renamed = get::<Membership>(&store, &membership_sk("m")).await;
     assert_eq!(renamed.der.entity_name.as_deref(), Some("Revenue"));
     assert!(renamed.updated_at > m.updated_at);
 
@@ -101,7 +101,7 @@ async fn employee_code_comes_from_the_earliest_active_primary_membership() {
 
     w.put_membership(T, &membership("m2", "u", "e", true, Some("EMP-2"))).await.unwrap();
     assert_eq!(code(store.clone()).await, "EMP-2");
-    w.delete_membership(T, "u", "m2").await.unwrap();
+    w.delete_membership(T, "m2").await.unwrap();
     assert_eq!(code(store.clone()).await, "u");
 }
 
@@ -111,7 +111,7 @@ async fn assignments_with_dangling_references_are_kept_but_not_listed() {
     let w = writer(&store);
     w.put_user(T, &user("u", "2025-01-01T00:00:00Z")).await.unwrap();
     w.put_role_assignment(T, &role_assignment("a", "u", "r-later")).await.unwrap();
-    assert!(!get::<RoleAssignment>(&store, &role_assignment_sk("u", "a")).await.der.refs_ok);
+    assert!(!get::<RoleAssignment>(&store, &role_assignment_sk("a")).await.der.refs_ok());
     assert!(listed_ids::<RoleAssignment>(&store, ListMode::All, vec![]).await.is_empty());
     assert_eq!(reader::counters(&store, T).await.unwrap().get(Collection::RoleAssignments).listed, 0);
 
@@ -246,8 +246,8 @@ async fn concurrent_creation_of_parents_and_dependents_loses_nothing() {
         let tenant = format!("race-{round}");
         let parent = reader::get_record::<Entity>(&store, &tenant, &entity_sk("parent")).await.unwrap().unwrap();
         assert_eq!(parent.der.child_ids, vec!["child"], "round {round}: the child link was lost");
-        let m = reader::get_record::<Membership>(&store, &tenant, &membership_sk("u", "m")).await.unwrap().unwrap();
-        assert!(m.der.refs_ok && m.der.user_active, "round {round}: membership not resolved: {:?}", m.der);
+        let m = reader::get_record::<Membership>(&store, &tenant, &membership_sk("m")).await.unwrap().unwrap();
+        assert!(m.der.refs_ok() && m.der.user_active, "round {round}: membership not resolved: {:?}", m.der);
         let u = reader::get_record::<User>(&store, &tenant, &user_sk("u")).await.unwrap().unwrap();
         assert_eq!(u.der.employee_code, "EMP-R", "round {round}");
         let counts = reader::counters(&store, &tenant).await.unwrap().get(Collection::Memberships);

@@ -98,11 +98,11 @@ fn templates_prefer_literal_segments() {
 fn the_checker_rejects_bodies_that_break_the_schema() {
     let page = resolve("#/components/schemas/UsersPage");
     let good = json!({ "success": true, "data": [], "pagination": {
-        "page": 1, "limit": 50, "total": 0, "totalPages": 0, "hasMore": false, "nextCursor": null } });
+        "page": 1, "limit": 50, "total": 0, "totalPages": 0, "totalEstimated": false, "hasMore": false, "nextCursor": null } });
     assert_valid("good page", &page, &good);
     let broken = [
         json!({ "success": true, "data": [] }),
-        json!({ "success": true, "data": [], "pagination": { "page": 1, "limit": 50, "total": "0", "totalPages": 0,
+        json!({ "success": true, "data": [], "pagination": { "page": 1, "limit": 50, "total": "0", "totalPages": 0, "totalEstimated": false,
             "hasMore": false, "nextCursor": null } }),
         json!({ "success": true, "data": [{ "userId": "u", "deleted": true, "deletedAt": "2026-01-01T00:00:00Z" }],
             "pagination": good["pagination"] }),

@@ -83,14 +83,15 @@ async fn walk(
     for page_number in 1.. {
         let start_after = cursor.as_ref().map(|c| codec.decode(scope, c).expect("own cursor decodes").last_key);
         let limit = limit();
-        let request = ListRequest { filters: filters.clone(), limit, start_after, offset: 0 };
+        let request = ListRequest { filters: filters.clone(), limit, start_after, ..Default::default() };
         let page = query::list::<User>(store, T, mode, &request).await.unwrap();
         walk.page_sizes.push(page.items.len());
         walk.limits.push(limit);
         walk.ids.extend(page.items.iter().filter_map(|s| s.live()).map(|u| u.user_id.clone()));
         match page.next {
             Some(last_key) => {
-                cursor = Some(codec.encode(scope, &CursorPosition { last_key, page: page_number + 1, watermark: None }))
+                cursor =
+                    Some(codec.encode(scope, &CursorPosition { last_key, page: page_number + 1, ..Default::default() }))
             }
             None => break,
         }
@@ -172,10 +173,17 @@ async fn page_mode_walks_the_same_order() {
 #[tokio::test]
 async fn counts_match_the_walks() {
     let (store, users) = seeded().await;
-    let filters = [Filter::Equals(PRIMARY_ORG, "e1".into())];
-    let counted =
-        query::count(&store, T, shared::store::keys::Collection::Users, ListMode::All, &filters).await.unwrap();
-    assert_eq!(counted as usize, users.iter().filter(|u| u.primary_organization_id.as_deref() == Some("e1")).count());
+    let request = ListRequest { filters: vec![Filter::Equals(PRIMARY_ORG, "e1".into())], ..Default::default() };
+    let users_collection = shared::store::keys::Collection::Users;
+    let counted = query::count(&store, T, users_collection, ListMode::All, &request, usize::MAX).await.unwrap();
+    assert!(counted.complete);
+    let expected = users.iter().filter(|u| u.primary_organization_id.as_deref() == Some("e1")).count();
+    assert_eq!(counted.matched as usize, expected);
+    assert_eq!(counted.evaluated as usize, users.len());
+    // A budget stops the count early and says so.
+    let partial = query::count(&store, T, users_collection, ListMode::All, &request, 100).await.unwrap();
+    assert!(!partial.complete);
+    assert_eq!(partial.evaluated, 100);
 }
 
 #[tokio::test]
@@ -186,7 +194,7 @@ async fn tampered_and_foreign_cursors_are_rejected() {
         .await
         .unwrap();
     let codec = codec();
-    let cursor = codec.encode(&scope, &CursorPosition { last_key: page.next.unwrap(), page: 2, watermark: None });
+    let cursor = codec.encode(&scope, &CursorPosition { last_key: page.next.unwrap(), page: 2, ..Default::default() });
 
     let mut tampered = cursor.clone().into_bytes();
     let middle = tampered.len() / 3;

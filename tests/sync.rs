@@ -66,7 +66,7 @@ async fn phase_counts_equal_the_totals_of_the_routes() {
         let outcome = validation::validate(&Writer::new(bench.store.clone(), Clock::System), t, false).await.unwrap();
         assert_eq!(outcome.validation.completeness, 100, "{}", tenant.tenant.company_name);
         assert!(outcome.validation.issues.is_empty(), "{:?}", outcome.validation.issues);
-        assert!(!outcome.counters_repaired);
+        assert_eq!(outcome.counter_drift, None);
     }
 }
 
@@ -178,14 +178,36 @@ async fn drifted_counters_are_repaired() {
     for n in 0..3 {
         w.put_user("t", &user(&format!("u{n}"), "2025-01-01T00:00:00Z")).await.unwrap();
     }
-    let truth = reader::counters(&store, "t").await.unwrap();
+    let (truth, version) = reader::counters_with_version(&store, "t").await.unwrap();
     let mut wrong = Counters::default();
-    wrong.0.insert(Collection::Users, CollectionCounts { listed: 40, active: -2 });
-    w.replace_counters("t", &wrong).await.unwrap();
+    wrong.0.insert(Collection::Users, CollectionCounts { listed: 40, active: -2, live: 40 });
+    assert!(w.repair_counters("t", &wrong, version).await.unwrap());
     let outcome = validation::validate(&w, "t", false).await.unwrap();
-    assert!(outcome.counters_repaired);
+    let drift = outcome.counter_drift.expect("drift is reported");
+    assert!(drift.repaired);
+    assert_eq!(drift.collections["users"].stored.listed, 40);
+    assert_eq!(drift.collections["users"].counted.listed, 3);
     assert_eq!(reader::counters(&store, "t").await.unwrap(), truth);
-    assert!(!validation::validate(&w, "t", false).await.unwrap().counters_repaired);
+    assert_eq!(validation::validate(&w, "t", false).await.unwrap().counter_drift, None);
+}
+
+#[tokio::test]
+async fn counts_taken_while_writes_move_the_counters_are_reported_not_written() {
+    use shared::sync::counters;
+    let store = fresh_store().await;
+    let w = writer(&store);
+    w.put_tenant(&tenant("t", "org_t")).await.unwrap();
+    w.put_user("t", &user("u0", "2025-01-01T00:00:00Z")).await.unwrap();
+    // Validation reads the version, then counts what it streams ...
+    let (counted, version) = reader::counters_with_version(&store, "t").await.unwrap();
+    // ... while a writer adds a user it has already streamed past.
+    w.put_user("t", &user("u1", "2025-01-01T00:00:00Z")).await.unwrap();
+    let truth = reader::counters(&store, "t").await.unwrap();
+    assert_eq!(truth.get(Collection::Users).listed, 2);
+    let drift = counters::reconcile(&w, "t", &counted, version).await.unwrap().expect("the counts differ");
+    assert!(!drift.repaired, "a count taken while the counters moved must not overwrite them");
+    assert_eq!(drift.collections["users"].counted.listed, 1);
+    assert_eq!(reader::counters(&store, "t").await.unwrap(), truth, "the concurrent write's increment survives");
 }
 
 #[tokio::test]

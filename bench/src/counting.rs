@@ -42,8 +42,7 @@ impl Intercept for RequestCounter {
 
 /// A store whose client counts its requests with `counter`.
 pub fn counting_store(config: &StoreConfig, counter: &RequestCounter) -> Store {
-    let sdk = shared::store::client_config(config).interceptor(counter.clone()).build();
-    Store::from_client(aws_sdk_dynamodb::Client::from_conf(sdk), &config.table_name)
+    Store::with_client_config(config, |builder| builder.interceptor(counter.clone()))
 }
 
 /// `Query 1, GetItem 1`.

@@ -1,22 +1,30 @@
 //! Opaque, signed pagination cursors (contract section 6.3).
 //!
-//! A cursor carries where the walk stands (the key of the last record returned), the page
-//! number, the incremental walk's watermark, and a fingerprint of what the walk is over:
-//! route, tenant and the effective value of every filter. It is base64url JSON followed by
-//! an HMAC-SHA256 tag under a configured key. The key id travels in the cursor, so a
-//! replacement key can start signing while cursors signed by the previous one stay valid
-//! until that key is withdrawn. The page size is deliberately not bound: `limit` may
-//! change from page to page.
+//! A cursor carries where the walk stands (the key of the last record returned or
+//! evaluated), the page number, what the walk fixed on its first page (the incremental
+//! watermark, the total), records still to skip, and a fingerprint of what the walk is
+//! over: route, tenant and the effective value of every filter. It is a compact binary
+//! payload in base64url followed by an HMAC-SHA256 tag under a configured key. The key id
+//! travels in the cursor, so a replacement key can start signing while cursors signed by
+//! the previous one stay valid until that key is withdrawn. The page size is deliberately
+//! not bound: `limit` may change from page to page.
+//!
+//! The payload is binary (length-prefixed strings, fixed-width numbers) rather than JSON so
+//! that the longest key any valid record produces fits the contract's 2,048-character
+//! cursor limit: the partition key is rebuilt from the tenant, and the base sort key is
+//! stored as the part that differs from the index key's tail (the id they share).
 
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::store::item::attr;
+use crate::store::keys::tenant_pk;
 use crate::store::query::PageKey;
+use crate::time::Timestamp;
 
 /// Longest cursor accepted (contract section 5).
 pub const MAX_CURSOR_LEN: usize = 2048;
@@ -83,6 +91,11 @@ impl CursorScope {
 
     /// SHA-256 over an unambiguous encoding of the scope, hex-encoded (first 16 bytes).
     pub fn fingerprint(&self) -> String {
+        hex::encode(self.fingerprint_bytes())
+    }
+
+    /// The first 16 bytes of SHA-256 over an unambiguous encoding of the scope.
+    pub fn fingerprint_bytes(&self) -> [u8; 16] {
         let mut hasher = Sha256::new();
         for part in [&self.route, &self.tenant_id] {
             hasher.update((part.len() as u64).to_be_bytes());
@@ -94,43 +107,182 @@ impl CursorScope {
                 hasher.update(part.as_bytes());
             }
         }
-        hex::encode(&hasher.finalize()[..16])
+        let digest = hasher.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
     }
 }
 
 /// Where a walk stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CursorPosition {
-    /// Key of the last record returned.
-    #[serde(rename = "k")]
+    /// Key of the last record returned (or evaluated, when a budget stopped the page).
     pub last_key: PageKey,
     /// Number of the page this cursor leads to.
-    #[serde(rename = "p")]
     pub page: u32,
     /// Watermark fixed on the first page of an incremental walk.
-    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<String>,
+    pub watermark: Option<Timestamp>,
+    /// `pagination.total` fixed on the first page of the walk, when it is not read from
+    /// the counters on every page.
+    pub total: Option<u64>,
+    /// Whether that total is an estimate.
+    pub total_estimated: bool,
+    /// Matching records the walk must still skip (page mode stopped by its budget).
+    pub skip: u32,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Payload {
-    v: u8,
-    kid: String,
-    s: String,
-    #[serde(flatten)]
+const VERSION: u8 = 2;
+const HAS_WATERMARK: u8 = 1;
+const HAS_TOTAL: u8 = 2;
+const TOTAL_ESTIMATED: u8 = 4;
+const HAS_SKIP: u8 = 8;
+const OTHER_PARTITION: u8 = 16;
+
+/// Writes the payload of a cursor.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+/// Reads the payload of a cursor; every read is bounds-checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CursorError> {
+        if self.0.len() < n {
+            return Err(CursorError::Malformed);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CursorError> {
+        self.take(N)?.try_into().map_err(|_| CursorError::Malformed)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], CursorError> {
+        let len = u16::from_be_bytes(self.array()?) as usize;
+        self.take(len)
+    }
+    fn text(&mut self) -> Result<String, CursorError> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| CursorError::Malformed)
+    }
+}
+
+/// The index attribute of a page key: the one that is neither `PK` nor `SK`.
+fn index_entry(key: &PageKey) -> (&str, &str) {
+    key.iter()
+        .find(|(name, _)| name.as_str() != attr::PK && name.as_str() != attr::SK)
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .unwrap_or(("", ""))
+}
+
+/// Bytes `a` and `b` share at their ends, on a character boundary of both.
+fn common_suffix(a: &str, b: &str) -> usize {
+    let n = a.bytes().rev().zip(b.bytes().rev()).take_while(|(x, y)| x == y).count();
+    (0..=n).rev().find(|&k| a.is_char_boundary(a.len() - k) && b.is_char_boundary(b.len() - k)).unwrap_or(0)
+}
+
+fn encode_payload(kid: &[u8; 4], scope: &CursorScope, position: &CursorPosition) -> Vec<u8> {
+    let pk = position.last_key.get(attr::PK).map(String::as_str).unwrap_or_default();
+    let sk = position.last_key.get(attr::SK).map(String::as_str).unwrap_or_default();
+    let (index_name, index_value) = index_entry(&position.last_key);
+    let own_partition = pk == tenant_pk(&scope.tenant_id);
+    let mut flags = 0;
+    for (set, flag) in [
+        (position.watermark.is_some(), HAS_WATERMARK),
+        (position.total.is_some(), HAS_TOTAL),
+        (position.total_estimated, TOTAL_ESTIMATED),
+        (position.skip > 0, HAS_SKIP),
+        (!own_partition, OTHER_PARTITION),
+    ] {
+        if set {
+            flags |= flag;
+        }
+    }
+    let mut out = Writer(Vec::with_capacity(64 + sk.len() + index_value.len()));
+    out.0.push(VERSION);
+    out.0.extend_from_slice(kid);
+    out.0.extend_from_slice(&scope.fingerprint_bytes());
+    out.0.extend_from_slice(&position.page.to_be_bytes());
+    out.0.push(flags);
+    if let Some(watermark) = position.watermark {
+        out.0.extend_from_slice(&watermark.millis().to_be_bytes());
+    }
+    if let Some(total) = position.total {
+        out.0.extend_from_slice(&total.to_be_bytes());
+    }
+    if position.skip > 0 {
+        out.0.extend_from_slice(&position.skip.to_be_bytes());
+    }
+    if !own_partition {
+        out.bytes(pk.as_bytes());
+    }
+    out.bytes(index_name.as_bytes());
+    out.bytes(index_value.as_bytes());
+    let shared = common_suffix(sk, index_value);
+    out.bytes(&sk.as_bytes()[..sk.len() - shared]);
+    out.0.extend_from_slice(&(shared as u16).to_be_bytes());
+    out.0
+}
+
+/// What a payload holds: the key id, the scope fingerprint and the position.
+struct Decoded {
+    kid: [u8; 4],
+    fingerprint: [u8; 16],
     position: CursorPosition,
+}
+
+fn decode_payload(payload: &[u8], scope: &CursorScope) -> Result<Decoded, CursorError> {
+    let mut input = Reader(payload);
+    if input.array::<1>()?[0] != VERSION {
+        return Err(CursorError::Malformed);
+    }
+    let kid = input.array()?;
+    let fingerprint = input.array()?;
+    let page = u32::from_be_bytes(input.array()?);
+    let flags = input.array::<1>()?[0];
+    let mut position = CursorPosition { page, total_estimated: flags & TOTAL_ESTIMATED != 0, ..Default::default() };
+    if flags & HAS_WATERMARK != 0 {
+        let millis = i64::from_be_bytes(input.array()?);
+        position.watermark = Some(Timestamp::from_millis(millis).ok_or(CursorError::Malformed)?);
+    }
+    if flags & HAS_TOTAL != 0 {
+        position.total = Some(u64::from_be_bytes(input.array()?));
+    }
+    if flags & HAS_SKIP != 0 {
+        position.skip = u32::from_be_bytes(input.array()?);
+    }
+    let pk = if flags & OTHER_PARTITION != 0 { input.text()? } else { tenant_pk(&scope.tenant_id) };
+    let index_name = input.text()?;
+    let index_value = input.text()?;
+    let sk_head = input.text()?;
+    let shared = u16::from_be_bytes(input.array()?) as usize;
+    if shared > index_value.len() || !input.0.is_empty() || !index_value.is_char_boundary(index_value.len() - shared) {
+        return Err(CursorError::Malformed);
+    }
+    let sk = format!("{sk_head}{}", &index_value[index_value.len() - shared..]);
+    position.last_key = [(attr::PK.to_owned(), pk), (attr::SK.to_owned(), sk)].into();
+    if !index_name.is_empty() {
+        position.last_key.insert(index_name, index_value);
+    }
+    Ok(Decoded { kid, fingerprint, position })
 }
 
 /// A signing key with its id.
 #[derive(Clone)]
 pub struct SigningKey {
-    id: String,
+    id: [u8; 4],
     secret: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({})", self.id)
+        write!(f, "SigningKey({})", hex::encode(self.id))
     }
 }
 
@@ -141,7 +293,8 @@ impl SigningKey {
         if secret.len() < MIN_KEY_LEN {
             return Err(format!("must be at least {MIN_KEY_LEN} bytes"));
         }
-        let id = hex::encode(&Sha256::digest(secret)[..4]);
+        let digest = Sha256::digest(secret);
+        let id = [digest[0], digest[1], digest[2], digest[3]];
         Ok(Self { id, secret: secret.to_vec() })
     }
 
@@ -184,11 +337,9 @@ impl CursorCodec {
 
     /// Encodes a position within `scope`.
     pub fn encode(&self, scope: &CursorScope, position: &CursorPosition) -> String {
-        let payload =
-            Payload { v: 1, kid: self.current.id.clone(), s: scope.fingerprint(), position: position.clone() };
-        let json = serde_json::to_vec(&payload).expect("cursor payload serializes");
-        let tag = self.current.tag(&json);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(tag))
+        let payload = encode_payload(&self.current.id, scope, position);
+        let tag = self.current.tag(&payload);
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// Decodes a cursor and checks that it was signed by a configured key and belongs to
@@ -198,24 +349,25 @@ impl CursorCodec {
             return Err(CursorError::Malformed);
         }
         let (body, tag) = cursor.split_once('.').ok_or(CursorError::Malformed)?;
-        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| CursorError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(body).map_err(|_| CursorError::Malformed)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CursorError::Malformed)?;
-        let payload: Payload = serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)?;
-        if payload.v != 1 {
+        if payload.first() != Some(&VERSION) {
             return Err(CursorError::Malformed);
         }
+        let kid: [u8; 4] = payload.get(1..5).and_then(|k| k.try_into().ok()).ok_or(CursorError::Malformed)?;
         let key = [Some(&self.current), self.previous.as_ref()]
             .into_iter()
             .flatten()
-            .find(|key| key.id == payload.kid)
+            .find(|key| key.id == kid)
             .ok_or(CursorError::BadSignature)?;
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.secret).expect("HMAC takes keys of any length");
-        mac.update(&json);
+        mac.update(&payload);
         mac.verify_slice(&tag).map_err(|_| CursorError::BadSignature)?;
-        if payload.s != scope.fingerprint() {
+        let decoded = decode_payload(&payload, scope)?;
+        if decoded.kid != kid || decoded.fingerprint != scope.fingerprint_bytes() {
             return Err(CursorError::Mismatch);
         }
-        Ok(payload.position)
+        Ok(decoded.position)
     }
 }
 
@@ -229,9 +381,14 @@ mod tests {
 
     fn position() -> CursorPosition {
         CursorPosition {
-            last_key: [("PK".to_owned(), "TENANT#t1".to_owned()), ("SK".to_owned(), "USER#u1".to_owned())].into(),
+            last_key: [
+                ("PK".to_owned(), "TENANT#t1".to_owned()),
+                ("SK".to_owned(), "USER#u1".to_owned()),
+                ("ASK".to_owned(), "USER#2025-01-01T00:00:00.000Z#u1".to_owned()),
+            ]
+            .into(),
             page: 2,
-            watermark: None,
+            ..Default::default()
         }
     }
 
@@ -251,10 +408,10 @@ mod tests {
         let codec = CursorCodec::new(key(1), None);
         let cursor = codec.encode(&scope(), &position());
         let (body, tag) = cursor.split_once('.').unwrap();
-        let mut json = URL_SAFE_NO_PAD.decode(body).unwrap();
-        let at = json.iter().position(|b| *b == b'2').unwrap();
-        json[at] = b'3';
-        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), tag);
+        let mut payload = URL_SAFE_NO_PAD.decode(body).unwrap();
+        let last = payload.len() - 3;
+        payload[last] ^= 1;
+        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), tag);
         assert_eq!(codec.decode(&scope(), &forged), Err(CursorError::BadSignature));
         assert_eq!(codec.decode(&scope(), "not-a-cursor"), Err(CursorError::Malformed));
         assert_eq!(codec.decode(&scope(), &"a".repeat(3000)), Err(CursorError::Malformed));
@@ -305,5 +462,58 @@ mod tests {
         let a = CursorScope::new("users", "t1").with("a", "bc");
         let b = CursorScope::new("users", "t1").with("ab", "c");
         assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn everything_a_walk_fixes_round_trips() {
+        let codec = CursorCodec::new(key(1), None);
+        let mut position = position();
+        position.watermark = Some(Timestamp::parse("2026-03-15T09:41:07.120Z").unwrap());
+        position.total = Some(12_345);
+        position.total_estimated = true;
+        position.skip = 77;
+        let cursor = codec.encode(&scope(), &position);
+        assert_eq!(codec.decode(&scope(), &cursor), Ok(position.clone()));
+        position.last_key.insert("PK".into(), "TENANT#elsewhere".into());
+        let cursor = codec.encode(&scope(), &position);
+        assert_eq!(codec.decode(&scope(), &cursor), Ok(position));
+    }
+
+    #[test]
+    fn the_longest_keys_fit_the_cursor_limit() {
+        use crate::model::{MAX_ID_BYTES, MAX_NAME_LEN};
+        use crate::store::keys::{index_key, record_key, sortable_int, sortable_text, Collection};
+        let id = "\u{10348}".repeat(MAX_ID_BYTES / 4);
+        let tenant = "\u{10348}".repeat(MAX_ID_BYTES / 4);
+        let name = "\"".repeat(MAX_NAME_LEN);
+        let order = index_key(Collection::Entities, &[&sortable_int(-1), &sortable_text(&name), &id]);
+        let position = CursorPosition {
+            last_key: [
+                ("PK".to_owned(), tenant_pk(&tenant)),
+                ("SK".to_owned(), record_key(Collection::Entities, &id)),
+                ("OSK".to_owned(), order),
+            ]
+            .into(),
+            page: u32::MAX,
+            watermark: Some(Timestamp::now()),
+            total: Some(u64::MAX),
+            total_estimated: true,
+            skip: u32::MAX,
+        };
+        let scope = CursorScope::new("organizations", &tenant).with("includeInactive", "true");
+        let codec = CursorCodec::new(key(1), None);
+        let cursor = codec.encode(&scope, &position);
+        assert!(cursor.len() <= MAX_CURSOR_LEN, "{} characters", cursor.len());
+        assert_eq!(codec.decode(&scope, &cursor), Ok(position));
+    }
+
+    #[test]
+    fn truncated_payloads_are_malformed_not_panics() {
+        let cursor = CursorCodec::new(key(1), None).encode(&scope(), &position());
+        let (body, _) = cursor.split_once('.').unwrap();
+        let payload = URL_SAFE_NO_PAD.decode(body).unwrap();
+        for cut in 0..payload.len() {
+            assert!(decode_payload(&payload[..cut], &scope()).is_err(), "cut at {cut}");
+        }
     }
 }

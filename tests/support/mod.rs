@@ -98,6 +98,22 @@ pub fn membership(id: &str, user: &str, entity: &str, primary: bool, employee_id
         "isPrimary": primary, "employeeId": employee_id, "createdAt": "2025-02-01T00:00:00Z" }))
 }
 
+/// How many items of `collection` the index of `mode` holds for the tenant (a complete
+/// count, however long it takes).
+pub async fn index_count(
+    store: &Store,
+    tenant_id: &str,
+    collection: shared::store::keys::Collection,
+    mode: shared::store::query::ListMode,
+) -> i64 {
+    let request = shared::store::query::ListRequest::default();
+    let count = shared::store::query::count(store, tenant_id, collection, mode, &request, usize::MAX)
+        .await
+        .expect("count succeeds");
+    assert!(count.complete);
+    count.matched as i64
+}
+
 /// Every item of a partition (one Query on the partition key, all pages).
 pub async fn partition(store: &Store, pk: &str) -> Vec<RawItem> {
     let mut items = Vec::new();

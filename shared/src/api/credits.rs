@@ -59,7 +59,7 @@ impl PagedRoute for EntityCredits {
     const TOMBSTONE: &'static [&'static str] = &["tenantId", "entityId"];
 
     fn filters(query: &QueryParams, _incremental: bool, problems: &mut Vec<FieldProblem>) -> RouteFilters {
-        let mut filters = super::roles::id_filters(query, &[("entityId", &["rec", "entityId"])], problems);
+        let mut filters = super::roles::id_filters(query, &[("entityId", &["ids", "entityId"])], problems);
         let app = params::app_code(query, problems).unwrap_or_else(|| DEFAULT_APP_CODE.to_owned());
         filters.effective.insert("appCode", app.clone());
         filters.app_code = Some(app);

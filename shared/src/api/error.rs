@@ -162,7 +162,9 @@ impl From<AuthError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) | StoreError::Conflict => Self::unavailable(&error),
+            StoreError::Unavailable(_) | StoreError::Conflict | StoreError::ClockSkew { .. } => {
+                Self::unavailable(&error)
+            }
             _ => Self::internal(&error),
         }
     }

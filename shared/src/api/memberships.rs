@@ -52,7 +52,7 @@ impl PagedRoute for EmployeeAssignments {
     const TOMBSTONE: &'static [&'static str] = &["assignmentId", "tenantId", "userId", "entityId"];
 
     fn filters(query: &QueryParams, _incremental: bool, problems: &mut Vec<FieldProblem>) -> RouteFilters {
-        id_filters(query, &[("userId", &["rec", "userId"]), ("entityId", &["rec", "entityId"])], problems)
+        id_filters(query, &[("userId", &["ids", "userId"]), ("entityId", &["ids", "entityId"])], problems)
     }
 
     fn view(ctx: &ViewContext, stored: &Stored<Membership, MembershipDerived>) -> Option<EmployeeAssignmentView> {

@@ -19,6 +19,7 @@ pub mod respond;
 pub mod roles;
 pub mod sync;
 pub mod tenants;
+pub mod totals;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The machinery every paged route shares (contract sections 6 and 7): parameters, cursor
 //! binding, page or cursor or incremental mode, the page query and its total issued
-//! concurrently, tombstones, the watermark, and the `pagination` object.
+//! concurrently (`totals`), tombstones, the watermark, and the `pagination` object.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +14,12 @@ use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
 use super::respond::cached_json;
+use super::totals::{self, is_initial_load};
 use super::AppState;
 use crate::auth::{authorize_tenant, TenantRef};
 use crate::pagination::{page_offset, CursorPosition, CursorScope};
 use crate::store::item::{CollectionRecord, Stored};
-use crate::store::query::{self, Filter, ListMode, ListRequest};
-use crate::store::reader;
+use crate::store::query::{self, Filter, ListMode, ListRequest, EVALUATION_BUDGET};
 use crate::time::Timestamp;
 
 /// Seconds subtracted from the first page's server time to form the watermark (7.4).
@@ -113,10 +113,11 @@ pub struct PaginationView {
     limit: usize,
     total: u64,
     total_pages: u64,
+    total_estimated: bool,
     has_more: bool,
     next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    watermark: Option<String>,
+    watermark: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -188,7 +189,7 @@ async fn read_page<P: PagedRoute>(
         None => ListMode::Active,
     };
     let (page_number, offset) = match &position {
-        Some(position) => (position.page, 0),
+        Some(position) => (position.page, position.skip as usize),
         None => {
             let offset = page_offset(paging.page, paging.limit).map_err(|e| {
                 ApiError::new(axum::http::StatusCode::BAD_REQUEST, e.to_string()).with_code("PAGE_WINDOW_EXCEEDED")
@@ -196,34 +197,50 @@ async fn read_page<P: PagedRoute>(
             (paging.page, offset)
         }
     };
+    // Taken before the first query is sent: the watermark must not pass a change the
+    // query could miss (docs/api.md, "Change times and the watermark").
+    let started = Timestamp::now();
     let watermark = match (&position, paging.since) {
-        (Some(position), Some(_)) => Some(position.watermark.clone().ok_or_else(cursor_invalid)?),
-        (None, Some(since)) => Some(since.max(Timestamp::now().plus_millis(-WATERMARK_SETTLE_MS)).to_string()),
+        (Some(position), Some(_)) => Some(position.watermark.ok_or_else(cursor_invalid)?),
+        (None, Some(since)) => Some(since.max(started.plus_millis(-WATERMARK_SETTLE_MS))),
         _ => None,
     };
     let request = ListRequest {
         filters: filters.store.clone(),
         limit: paging.limit,
-        start_after: position.map(|p| p.last_key),
+        start_after: position.as_ref().map(|p| p.last_key.clone()),
         offset,
+        budget: EVALUATION_BUDGET,
+        retained_at: is_initial_load(mode).then_some(started),
     };
+    let fixed = position.as_ref().and_then(|p| p.total.map(|total| (total, p.total_estimated)));
     let store = &state.store;
+    let collection = <P::Record as CollectionRecord>::COLLECTION;
     let (page, total) = tokio::join!(
         query::list::<P::Record>(store, &tenant.tenant_id, mode, &request),
-        total(store, &tenant.tenant_id, <P::Record as CollectionRecord>::COLLECTION, mode, &filters.store),
+        totals::total(store, &tenant.tenant_id, collection, mode, &request, fixed, started),
     );
     let (page, total) = (page?, total?);
+    if watermark.is_some() && position.is_none() {
+        store.check_clock()?;
+    }
     let ctx = ViewContext {
         tenant_id: tenant.tenant_id.clone(),
         app_code: filters.app_code.clone(),
         incremental: paging.since.is_some(),
     };
     let data = page.items.iter().filter_map(|stored| entry::<P>(&ctx, stored)).collect();
+    let next_page = if page.offset_left > 0 { page_number } else { page_number.saturating_add(1) };
     let next_cursor = page.next.map(|last_key| {
-        state.cursors.encode(
-            &scope,
-            &CursorPosition { last_key, page: page_number.saturating_add(1), watermark: watermark.clone() },
-        )
+        let position = CursorPosition {
+            last_key,
+            page: next_page,
+            watermark,
+            total: total.carried.then_some(total.value),
+            total_estimated: total.carried && total.estimated,
+            skip: page.offset_left.min(u32::MAX as usize) as u32,
+        };
+        state.cursors.encode(&scope, &position)
     });
     Ok(PageBody {
         success: true,
@@ -231,8 +248,9 @@ async fn read_page<P: PagedRoute>(
         pagination: PaginationView {
             page: page_number,
             limit: paging.limit,
-            total,
-            total_pages: total.div_ceil(paging.limit as u64),
+            total: total.value,
+            total_pages: total.value.div_ceil(paging.limit as u64),
+            total_estimated: total.estimated,
             has_more: next_cursor.is_some(),
             next_cursor,
             watermark,
@@ -252,7 +270,9 @@ fn entry<P: PagedRoute>(
     ctx: &ViewContext,
     stored: &Stored<P::Record, <P::Record as CollectionRecord>::Derived>,
 ) -> Option<Entry<P::View>> {
-    if stored.is_tombstone() {
+    // In an incremental pull, a live record that is not listed (its user, role or entity is
+    // missing) is reported as deleted: for consumers it left the data set.
+    if stored.is_tombstone() || (ctx.incremental && stored.osk.is_none()) {
         let ids = stored.ids.clone().unwrap_or_default();
         let members = P::TOMBSTONE
             .iter()
@@ -273,23 +293,4 @@ fn entry<P: PagedRoute>(
         }));
     }
     P::view(ctx, stored).map(Entry::Live)
-}
-
-/// Records matching the request across all pages: the counters for unfiltered full pulls
-/// (one GetItem), a COUNT query otherwise.
-async fn total(
-    store: &crate::store::Store,
-    tenant_id: &str,
-    collection: crate::store::keys::Collection,
-    mode: ListMode,
-    filters: &[Filter],
-) -> Result<u64, crate::store::StoreError> {
-    match mode {
-        ListMode::Active | ListMode::All if filters.is_empty() => {
-            let counts = reader::counters(store, tenant_id).await?.get(collection);
-            let value = if mode == ListMode::Active { counts.active } else { counts.listed };
-            Ok(value.max(0) as u64)
-        }
-        _ => query::count(store, tenant_id, collection, mode, filters).await,
-    }
 }

@@ -90,7 +90,7 @@ impl PagedRoute for RoleAssignments {
     const TOMBSTONE: &'static [&'static str] = &["assignmentId", "tenantId", "userId", "roleId"];
 
     fn filters(query: &QueryParams, _incremental: bool, problems: &mut Vec<FieldProblem>) -> RouteFilters {
-        id_filters(query, &[("userId", &["rec", "userId"]), ("roleId", &["rec", "roleId"])], problems)
+        id_filters(query, &[("userId", &["ids", "userId"]), ("roleId", &["ids", "roleId"])], problems)
     }
 
     fn view(ctx: &ViewContext, stored: &Stored<RoleAssignment, RoleAssignmentDerived>) -> Option<RoleAssignmentView> {
@@ -111,7 +111,9 @@ impl PagedRoute for RoleAssignments {
 }
 
 /// Equality filters on id parameters (`userId`, `entityId`, `roleId`): each given one
-/// becomes a DynamoDB filter on the stored member at its path.
+/// becomes a DynamoDB filter on the stored member at its path. The paths name the item's
+/// `ids`, which live records and tombstones both carry, so filtered incremental pulls
+/// report deletions too.
 pub fn id_filters(
     query: &QueryParams,
     params_and_paths: &[(&'static str, &'static [&'static str])],

@@ -21,6 +21,7 @@ use crate::auth::{authorize_tenant, TenantRef};
 use crate::store::keys::Collection;
 use crate::store::reader;
 use crate::store::writer::{Clock, Writer};
+use crate::store::StoreError;
 use crate::sync::launch::Launcher;
 use crate::sync::record::{self, Replay, RunOptions, RunRecord, RunStatus, StartError};
 use crate::sync::run::{complete, run_phases, SyncResults};
@@ -66,20 +67,8 @@ pub async fn trigger(
     let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
     let principal = caller.0.principal.clone();
     if let Some(key) = &key {
-        match record::replay(&state.store, &names.tenant_id, &principal, key, options.skip_reference_data).await? {
-            Some(Replay::Run(run)) => {
-                let run = if options.wait { wait_for(&state, *run).await? } else { *run };
-                return Ok(replayed(answer(&run)));
-            }
-            Some(Replay::OptionsDiffer(sync_id)) => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Idempotency-Key was first used with different sync options",
-                )
-                .with_code("IDEMPOTENCY_KEY_REUSED")
-                .with_member("syncId", json!(sync_id)));
-            }
-            None => {}
+        if let Some(answer) = replay_answer(&state, &names.tenant_id, &principal, key, options).await? {
+            return Ok(answer);
         }
     }
     let profile = reader::tenant(&state.store, &names.tenant_id).await?.and_then(|t| t.rec);
@@ -89,7 +78,24 @@ pub async fn trigger(
     }
     let run = match record::start(&state.store, &names.tenant_id, &principal, options, key.as_deref()).await {
         Ok(run) => run,
-        Err(StartError::InProgress { run, expired }) => return Err(in_progress(&run, expired)),
+        Err(StartError::InProgress { run, expired }) => {
+            // A concurrent trigger with the same key may have started the run that holds
+            // the tenant: answer with its replay, not a conflict.
+            if let Some(key) = &key {
+                if let Some(answer) = replay_answer(&state, &names.tenant_id, &principal, key, options).await? {
+                    return Ok(answer);
+                }
+            }
+            return Err(in_progress(&run, expired));
+        }
+        Err(StartError::Store(StoreError::Conflict)) if key.is_some() => {
+            // The key's item kept the start from committing: a concurrent trigger used it.
+            let key = key.as_deref().unwrap_or_default();
+            match replay_answer(&state, &names.tenant_id, &principal, key, options).await? {
+                Some(answer) => return Ok(answer),
+                None => return Err(StoreError::Conflict.into()),
+            }
+        }
         Err(StartError::Store(error)) => return Err(error.into()),
     };
     tracing::info!(tenant = %names.tenant_id, sync_id = %run.sync_id, %principal, "sync started");
@@ -105,6 +111,30 @@ pub async fn trigger(
     }
     let run = if options.wait { wait_for(&state, run).await? } else { run };
     Ok(answer(&run))
+}
+
+/// The replayed answer of an `Idempotency-Key` this caller used in the last 24 hours, if any:
+/// the run it started (waited for with `wait=true`), or 422 when the options differ.
+async fn replay_answer(
+    state: &AppState,
+    tenant_id: &str,
+    principal: &str,
+    key: &str,
+    options: RunOptions,
+) -> Result<Option<Response>, ApiError> {
+    match record::replay(&state.store, tenant_id, principal, key, options.skip_reference_data).await? {
+        Some(Replay::Run(run)) => {
+            let run = if options.wait { wait_for(state, *run).await? } else { *run };
+            Ok(Some(replayed(answer(&run))))
+        }
+        Some(Replay::OptionsDiffer(sync_id)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Idempotency-Key was first used with different sync options",
+        )
+        .with_code("IDEMPOTENCY_KEY_REUSED")
+        .with_member("syncId", json!(sync_id))),
+        None => Ok(None),
+    }
 }
 
 /// How long `wait=true` waits for a run executed elsewhere.

@@ -84,22 +84,35 @@ impl Membership {
     }
 }
 
-/// What the store derives for a membership from its user and entity.
+/// What the store derives for a membership from its user and entity. The user's part and
+/// the entity's part are kept apart, so that a write of the user (or of the entity) can
+/// bring its own part up to date without reading the other record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MembershipDerived {
-    /// Both the user and the entity exist in the tenant.
+    /// The user exists in the tenant.
     #[serde(default)]
-    pub refs_ok: bool,
+    pub user_ok: bool,
     /// The member's `isActive` is not `false` (R1 for employee assignments).
     #[serde(default)]
     pub user_active: bool,
+    /// The entity exists in the tenant.
+    #[serde(default)]
+    pub entity_ok: bool,
     /// The entity's name, reported as `metadata.organizationName`.
     #[serde(default)]
     pub entity_name: Option<String>,
     /// The entity's code, reported as `metadata.organizationCode`.
     #[serde(default)]
     pub entity_code: Option<String>,
+}
+
+impl MembershipDerived {
+    /// Both the user and the entity exist: the membership is listed. Memberships with a
+    /// dangling reference are kept (sync validation reports them) but not listed.
+    pub fn refs_ok(&self) -> bool {
+        self.user_ok && self.entity_ok
+    }
 }
 
 impl Validate for Membership {

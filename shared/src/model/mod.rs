@@ -23,7 +23,7 @@ pub use organization::{Entity, EntityDerived, EntityType};
 pub use role::{Role, RoleAssignment, RoleAssignmentDerived, RoleDerived};
 pub use tenant::{KindeOrgAlias, Subscription, Tenant};
 pub use user::{User, UserDerived};
-pub use validate::{id_problem, is_app_code, Problem, Validate};
+pub use validate::{id_problem, is_app_code, Problem, Validate, MAX_ID_BYTES, MAX_ID_LEN, MAX_NAME_LEN};
 
 /// A free-form JSON object copied from stored data (`settings`, `preferences`). Kept as a
 /// sorted map so identical data always serializes to identical bytes.

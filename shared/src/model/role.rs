@@ -118,14 +118,25 @@ impl RoleAssignment {
     }
 }
 
-/// What the store derives for a role assignment.
+/// What the store derives for a role assignment: whether its user and its role exist, kept
+/// apart so a write of either record can update its own part.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignmentDerived {
-    /// Both the user and the role exist in the tenant. Assignments with a dangling
-    /// reference are kept (sync validation reports them) but not listed.
+    /// The user exists in the tenant.
     #[serde(default)]
-    pub refs_ok: bool,
+    pub user_ok: bool,
+    /// The role exists in the tenant.
+    #[serde(default)]
+    pub role_ok: bool,
+}
+
+impl RoleAssignmentDerived {
+    /// Both the user and the role exist: the assignment is listed. Assignments with a
+    /// dangling reference are kept (sync validation reports them) but not listed.
+    pub fn refs_ok(&self) -> bool {
+        self.user_ok && self.role_ok
+    }
 }
 
 impl Validate for Role {

@@ -25,10 +25,13 @@ pub trait Validate {
     fn problems(&self) -> Vec<Problem>;
 }
 
-/// Longest id the contract allows (section 2.3).
+/// Longest id the contract allows (section 2.3), in characters.
 pub const MAX_ID_LEN: usize = 128;
-/// Longest name we store. Names are hex-encoded inside list sort keys, which DynamoDB caps
-/// at 1,024 bytes, so 400 bytes leaves room for the other key components.
+/// Longest id in UTF-8 bytes (128 characters of at most 4 bytes each). Ids end up in sort
+/// keys, which DynamoDB caps at 1,024 bytes; `store::keys` proves every key fits.
+pub const MAX_ID_BYTES: usize = 4 * MAX_ID_LEN;
+/// Longest name we store, in UTF-8 bytes. Names are written into list sort keys next to the
+/// id, and 400 bytes leaves room for the id and the other key components.
 pub const MAX_NAME_LEN: usize = 400;
 
 /// Collects problems for one record.
@@ -84,7 +87,7 @@ impl Checker {
 pub fn id_problem(value: &str) -> Option<&'static str> {
     if value.is_empty() {
         Some("must not be empty")
-    } else if value.chars().count() > MAX_ID_LEN {
+    } else if value.chars().count() > MAX_ID_LEN || value.len() > MAX_ID_BYTES {
         Some("must be at most 128 characters")
     } else if value.chars().any(char::is_control) {
         Some("must not contain control characters")

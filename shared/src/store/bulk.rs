@@ -5,7 +5,9 @@
 //! builders the writer uses, and written with `BatchWriteItem` (25 items a call, several
 //! calls in flight, unprocessed items retried with backoff). The counters item is computed
 //! from the same items. This is only correct for a tenant that has no items yet, which is
-//! why [`load_tenant`] refuses a tenant that already exists.
+//! why [`load_tenant`] first claims the tenant through the writer (its profile and Kinde org
+//! alias, in one conditional transaction with the writer's namespace checks) and refuses a
+//! tenant that already exists or an org code another tenant owns.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use super::keys::{
     PROFILE_SK,
 };
 use super::reader::{self, CollectionCounts, Counters};
-use super::writer::counters_item;
+use super::writer::{counters_item, Clock, WriteOutcome, Writer};
 use super::{Store, StoreError};
 use crate::model::{
     CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias, Membership, Role,
@@ -113,14 +115,7 @@ pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>,
         build(t, at, &data.credit_balances, |b| derive::credit_balance(entities.get(b.entity_id.as_str()).copied()))?;
     add(built, Collection::CreditBalances, counts);
 
-    let mut profile = Stored::plain(tenant_pk(t), PROFILE_SK.to_owned(), data.tenant.clone(), at, 1);
-    if data.tenant.active() {
-        profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
-        profile.atsk = Some(t.to_owned());
-    }
-    items.push(profile.to_item()?);
-    let alias = KindeOrgAlias { kinde_org_id: data.tenant.kinde_org_id.clone(), tenant_id: t.to_owned() };
-    items.push(Stored::plain(alias_pk(&alias.kinde_org_id), ALIAS_SK.to_owned(), alias, at, 1).to_item()?);
+    items.extend(claim_items(&data.tenant, at)?);
     for config in &data.credit_configs {
         items.push(
             Stored::plain(tenant_pk(t), credit_config_sk(&config.operation_code), config.clone(), at, 1).to_item()?,
@@ -129,8 +124,23 @@ pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>,
     for entitlement in &data.entitlements {
         items.push(Stored::plain(tenant_pk(t), app_sk(&entitlement.app_code), entitlement.clone(), at, 1).to_item()?);
     }
-    items.push(counters_item(t, &counters));
+    items.push(counters_item(t, &counters, 1));
     Ok(items)
+}
+
+/// The tenant's profile and Kinde org alias, as the writer's `put_tenant` writes them.
+fn claim_items(tenant: &Tenant, at: Timestamp) -> Result<Vec<RawItem>, StoreError> {
+    let t = tenant.tenant_id.as_str();
+    let mut profile = Stored::plain(tenant_pk(t), PROFILE_SK.to_owned(), tenant.clone(), at, 1);
+    if tenant.active() {
+        profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
+        profile.atsk = Some(t.to_owned());
+    }
+    let alias = KindeOrgAlias { kinde_org_id: tenant.kinde_org_id.clone(), tenant_id: t.to_owned() };
+    Ok(vec![
+        profile.to_item()?,
+        Stored::plain(alias_pk(&alias.kinde_org_id), ALIAS_SK.to_owned(), alias, at, 1).to_item()?,
+    ])
 }
 
 /// Builds the items of one collection and counts them as the writer's counters would.
@@ -144,9 +154,10 @@ fn build<R: CollectionRecord>(
     let mut items = Vec::with_capacity(records.len());
     for record in records {
         let stored = live_item(tenant_id, record.clone(), derived(record), at, 1);
-        let (listed, active) = counted(Some(&stored));
-        counts.listed += i64::from(listed);
-        counts.active += i64::from(active);
+        let counted = counted(Some(&stored));
+        counts.listed += i64::from(counted.listed);
+        counts.active += i64::from(counted.active);
+        counts.live += i64::from(counted.live);
         items.push(stored.to_item()?);
     }
     Ok((items, counts))
@@ -178,8 +189,16 @@ pub async fn load_tenant(
     if reader::tenant(store, &data.tenant.tenant_id).await?.is_some() {
         return Err(StoreError::Rejected(format!("tenant {} already exists", data.tenant.tenant_id)));
     }
-    let items = tenant_items(data, at)?;
-    write_items(store, items, progress).await
+    // Claim the tenant id and org code first, with the writer's checks; the claim's two
+    // items are then left out of the batches.
+    let outcome = Writer::new(store.clone(), Clock::Fixed(at)).put_tenant(&data.tenant).await?;
+    if outcome != WriteOutcome::Created {
+        return Err(StoreError::Rejected(format!("tenant {} already exists", data.tenant.tenant_id)));
+    }
+    let claimed: Vec<RawItem> = claim_items(&data.tenant, at)?;
+    let items: Vec<RawItem> = tenant_items(data, at)?.into_iter().filter(|item| !claimed.contains(item)).collect();
+    progress(claimed.len());
+    write_items(store, items, progress).await.map(|report| LoadReport { items: report.items + claimed.len() })
 }
 
 /// Writes platform data (overwriting items with the same keys).

@@ -22,17 +22,28 @@ pub fn role(role: &Role) -> RoleDerived {
 
 /// A role assignment's derived values, given whether its user and role exist.
 pub fn role_assignment(user_exists: bool, role_exists: bool) -> RoleAssignmentDerived {
-    RoleAssignmentDerived { refs_ok: user_exists && role_exists }
+    RoleAssignmentDerived { user_ok: user_exists, role_ok: role_exists }
 }
 
 /// A membership's derived values from its (live) user and entity, if they exist.
 pub fn membership(user: Option<&User>, entity: Option<&Entity>) -> MembershipDerived {
-    MembershipDerived {
-        refs_ok: user.is_some() && entity.is_some(),
-        user_active: user.is_some_and(User::active),
-        entity_name: entity.map(|e| e.entity_name.clone()),
-        entity_code: entity.and_then(|e| e.entity_code.clone()),
-    }
+    let mut derived = MembershipDerived::default();
+    membership_user_part(&mut derived, user);
+    membership_entity_part(&mut derived, entity);
+    derived
+}
+
+/// Sets the part of a membership's derived values that comes from its user.
+pub fn membership_user_part(derived: &mut MembershipDerived, user: Option<&User>) {
+    derived.user_ok = user.is_some();
+    derived.user_active = user.is_some_and(User::active);
+}
+
+/// Sets the part of a membership's derived values that comes from its entity.
+pub fn membership_entity_part(derived: &mut MembershipDerived, entity: Option<&Entity>) {
+    derived.entity_ok = entity.is_some();
+    derived.entity_name = entity.map(|e| e.entity_name.clone());
+    derived.entity_code = entity.and_then(|e| e.entity_code.clone());
 }
 
 /// A credit balance's derived values from its entity, if it exists.

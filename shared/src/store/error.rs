@@ -21,6 +21,13 @@ pub enum StoreError {
     /// The write is not allowed (for example a changed immutable member).
     #[error("{0}")]
     Rejected(String),
+    /// This host's clock is too far from DynamoDB's to stamp change times or fix a
+    /// watermark safely; nothing was written.
+    #[error("this host's clock is {skew_ms} ms away from the data store's")]
+    ClockSkew {
+        /// The measured offset (positive: this host is ahead).
+        skew_ms: i64,
+    },
 }
 
 impl StoreError {

@@ -2,9 +2,10 @@
 //! to keys.
 //!
 //! An item holds its keys and index keys at the top level, the record itself under `rec`
-//! (exactly as written), the values the store derives under `der`, and bookkeeping:
-//! `updatedAt` (the change time), `ver` (optimistic concurrency), and for tombstones
-//! `deleted`, `deletedAt`, `ttl` and the identifying members under `ids`.
+//! (exactly as written), the values the store derives under `der`, the identifying members
+//! under `ids` (on live records and tombstones alike, so filters on them see both), and
+//! bookkeeping: `updatedAt` (the change time), `ver` (optimistic concurrency), and for
+//! tombstones `deleted`, `deletedAt` and `ttl`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +13,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::keys::{index_key, sortable_int, sortable_text, tenant_pk, Collection};
+use super::keys::{
+    epoch_day, id_of_record_key, index_key, record_key, sortable_int, sortable_text, tenant_pk, tombstone_expiry,
+    Collection,
+};
 use super::StoreError;
 use crate::model::{
     CreditBalance, CreditBalanceDerived, Entity, EntityDerived, Membership, MembershipDerived, Role, RoleAssignment,
@@ -35,6 +39,13 @@ pub mod attr {
     pub const ASK: &str = "ASK";
     /// Sort key of the `byChange` index.
     pub const CSK: &str = "CSK";
+    /// Sort key of the `byUser` index: the user a membership or role assignment belongs to.
+    pub const USK: &str = "USK";
+    /// Sort key of the `byRef` index: an entity's parent, a membership's entity, a role
+    /// assignment's role.
+    pub const RSK: &str = "RSK";
+    /// The identifying members of a record (live or deleted).
+    pub const IDS: &str = "ids";
     /// Partition key of the sparse `activeTenants` index.
     pub const ATPK: &str = "ATPK";
     /// Sort key of the `activeTenants` index.
@@ -62,9 +73,16 @@ pub struct Stored<R, D> {
     /// `byActive` sort key: present on live, listable, active collection records.
     #[serde(rename = "ASK", default, skip_serializing_if = "Option::is_none")]
     pub ask: Option<String>,
-    /// `byChange` sort key: present on listed collection records and on tombstones.
+    /// `byChange` sort key: present on every collection record, live (listed or not) or
+    /// deleted, so no change ever leaves the change index.
     #[serde(rename = "CSK", default, skip_serializing_if = "Option::is_none")]
     pub csk: Option<String>,
+    /// `byUser` sort key: on live memberships and role assignments.
+    #[serde(rename = "USK", default, skip_serializing_if = "Option::is_none")]
+    pub usk: Option<String>,
+    /// `byRef` sort key: on live entities with a parent, memberships and role assignments.
+    #[serde(rename = "RSK", default, skip_serializing_if = "Option::is_none")]
+    pub rsk: Option<String>,
     /// `activeTenants` partition key: present on active tenants' profiles only.
     #[serde(rename = "ATPK", default, skip_serializing_if = "Option::is_none")]
     pub atpk: Option<String>,
@@ -91,7 +109,7 @@ pub struct Stored<R, D> {
     /// Epoch seconds after which DynamoDB may purge the tombstone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
-    /// Identifying members of a deleted record, reported in its tombstone.
+    /// Identifying members of the record (reported in its tombstone; filters match on them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<BTreeMap<String, String>>,
 }
@@ -138,10 +156,20 @@ pub trait CollectionRecord: Serialize + DeserializeOwned + Clone + PartialEq + S
     /// The collection the record belongs to.
     const COLLECTION: Collection;
 
-    /// The record's id (the tiebreaker in every order).
+    /// The record's id (the tiebreaker in every order, and its base sort key).
     fn id(&self) -> &str;
-    /// The base-table sort key.
-    fn sort_key(&self) -> String;
+    /// The base-table sort key: `<PREFIX>#<id>`.
+    fn sort_key(&self) -> String {
+        record_key(Self::COLLECTION, self.id())
+    }
+    /// The user the record belongs to, for the `byUser` index.
+    fn user_ref(&self) -> Option<&str> {
+        None
+    }
+    /// The record it hangs under, for the `byRef` index (parent entity, entity, role).
+    fn parent_ref(&self) -> Option<&str> {
+        None
+    }
     /// The components of the full-pull order before the id (already encoded).
     fn order_components(&self) -> Vec<String>;
     /// Whether the record is listed at all (assignments with a dangling user, role or
@@ -168,6 +196,28 @@ pub fn change_key(collection: Collection, changed_at: Timestamp, id: &str) -> St
     index_key(collection, &[&changed_at.to_string(), id])
 }
 
+impl<R: CollectionRecord> Stored<R, R::Derived> {
+    /// The record's id, read from the base sort key (so tombstones have one too).
+    pub fn record_id(&self) -> &str {
+        id_of_record_key(R::COLLECTION, &self.sk).unwrap_or(&self.sk)
+    }
+
+    /// This item with its change time (and, for a tombstone, its deletion time and expiry)
+    /// set to `at` and its version to `ver`. The writer builds plans first and stamps their
+    /// items only when it sends them (see `writer::commit`).
+    pub fn stamped(&self, at: Timestamp, ver: u64) -> Self {
+        let mut item = self.clone();
+        item.updated_at = at;
+        item.ver = ver;
+        item.csk = Some(change_key(R::COLLECTION, at, self.record_id()));
+        if item.is_tombstone() {
+            item.deleted_at = Some(at);
+            item.ttl = Some(tombstone_expiry(epoch_day(at)));
+        }
+        item
+    }
+}
+
 /// Builds the item of a live collection record.
 pub fn live_item<R: CollectionRecord>(
     tenant_id: &str,
@@ -183,7 +233,9 @@ pub fn live_item<R: CollectionRecord>(
         sk: rec.sort_key(),
         osk: listed.then(|| order_key.clone()),
         ask: (listed && rec.active(&der)).then_some(order_key),
-        csk: listed.then(|| change_key(R::COLLECTION, updated_at, rec.id())),
+        csk: Some(change_key(R::COLLECTION, updated_at, rec.id())),
+        usk: rec.user_ref().map(|user| record_key(R::COLLECTION, user)),
+        rsk: rec.parent_ref().map(|parent| record_key(R::COLLECTION, parent)),
         atpk: None,
         atsk: None,
         updated_at,
@@ -191,7 +243,7 @@ pub fn live_item<R: CollectionRecord>(
         deleted: None,
         deleted_at: None,
         ttl: None,
-        ids: None,
+        ids: Some(rec.identity()),
         rec: Some(rec),
         der,
     }
@@ -202,7 +254,6 @@ pub fn tombstone_item<R: CollectionRecord>(
     tenant_id: &str,
     rec: &R,
     deleted_at: Timestamp,
-    expires_at: Timestamp,
     ver: u64,
 ) -> Stored<R, R::Derived> {
     Stored {
@@ -211,6 +262,8 @@ pub fn tombstone_item<R: CollectionRecord>(
         osk: None,
         ask: None,
         csk: Some(change_key(R::COLLECTION, deleted_at, rec.id())),
+        usk: None,
+        rsk: None,
         atpk: None,
         atsk: None,
         rec: None,
@@ -219,16 +272,34 @@ pub fn tombstone_item<R: CollectionRecord>(
         ver,
         deleted: Some(true),
         deleted_at: Some(deleted_at),
-        ttl: Some(expires_at.epoch_seconds()),
+        ttl: Some(tombstone_expiry(epoch_day(deleted_at))),
         ids: Some(rec.identity()),
     }
 }
 
-/// Whether a stored item counts as listed / active for the collection counters.
-pub fn counted<R: CollectionRecord>(item: Option<&Stored<R, R::Derived>>) -> (bool, bool) {
+/// What an item counts for in the tenant's counters and tombstone buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// In `byOrder` (live and listed).
+    pub listed: bool,
+    /// In `byActive`.
+    pub active: bool,
+    /// A live record, listed or not (what the initial load returns besides tombstones).
+    pub live: bool,
+    /// A tombstone: the day it was deleted on (its bucket).
+    pub tombstone_day: Option<i64>,
+}
+
+/// What a stored item (or its absence) counts for.
+pub fn counted<R: CollectionRecord>(item: Option<&Stored<R, R::Derived>>) -> Counted {
     match item {
-        Some(stored) => (stored.osk.is_some(), stored.ask.is_some()),
-        None => (false, false),
+        Some(stored) => Counted {
+            listed: stored.osk.is_some(),
+            active: stored.ask.is_some(),
+            live: stored.live().is_some(),
+            tombstone_day: stored.is_tombstone().then(|| epoch_day(stored.deleted_at.unwrap_or(stored.updated_at))),
+        },
+        None => Counted::default(),
     }
 }
 
@@ -242,9 +313,6 @@ impl CollectionRecord for User {
 
     fn id(&self) -> &str {
         &self.user_id
-    }
-    fn sort_key(&self) -> String {
-        user_sk(&self.user_id)
     }
     fn order_components(&self) -> Vec<String> {
         vec![self.created_at.to_string()]
@@ -264,8 +332,8 @@ impl CollectionRecord for Entity {
     fn id(&self) -> &str {
         &self.entity_id
     }
-    fn sort_key(&self) -> String {
-        entity_sk(&self.entity_id)
+    fn parent_ref(&self) -> Option<&str> {
+        self.parent_entity_id.as_deref()
     }
     fn order_components(&self) -> Vec<String> {
         vec![sortable_int(self.level()), sortable_text(&self.entity_name)]
@@ -285,9 +353,6 @@ impl CollectionRecord for Role {
     fn id(&self) -> &str {
         &self.role_id
     }
-    fn sort_key(&self) -> String {
-        role_sk(&self.role_id)
-    }
     fn order_components(&self) -> Vec<String> {
         vec![sortable_int(self.priority.unwrap_or(0)), sortable_text(self.role_name.as_deref().unwrap_or(""))]
     }
@@ -306,14 +371,17 @@ impl CollectionRecord for RoleAssignment {
     fn id(&self) -> &str {
         &self.assignment_id
     }
-    fn sort_key(&self) -> String {
-        role_assignment_sk(&self.user_id, &self.assignment_id)
-    }
     fn order_components(&self) -> Vec<String> {
         vec![self.assigned_at.to_string()]
     }
+    fn user_ref(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+    fn parent_ref(&self) -> Option<&str> {
+        Some(&self.role_id)
+    }
     fn listed(&self, derived: &RoleAssignmentDerived) -> bool {
-        derived.refs_ok
+        derived.refs_ok()
     }
     fn active(&self, _derived: &RoleAssignmentDerived) -> bool {
         RoleAssignment::active(self)
@@ -330,14 +398,17 @@ impl CollectionRecord for Membership {
     fn id(&self) -> &str {
         &self.membership_id
     }
-    fn sort_key(&self) -> String {
-        membership_sk(&self.user_id, &self.membership_id)
-    }
     fn order_components(&self) -> Vec<String> {
         vec![self.created_at.to_string()]
     }
+    fn user_ref(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+    fn parent_ref(&self) -> Option<&str> {
+        Some(&self.entity_id)
+    }
     fn listed(&self, derived: &MembershipDerived) -> bool {
-        derived.refs_ok
+        derived.refs_ok()
     }
     fn active(&self, derived: &MembershipDerived) -> bool {
         self.membership_status == crate::model::MembershipStatus::Active && derived.user_active
@@ -354,9 +425,6 @@ impl CollectionRecord for CreditBalance {
     fn id(&self) -> &str {
         &self.entity_id
     }
-    fn sort_key(&self) -> String {
-        credit_balance_sk(&self.entity_id)
-    }
     fn order_components(&self) -> Vec<String> {
         Vec::new()
     }
@@ -370,33 +438,33 @@ impl CollectionRecord for CreditBalance {
 
 /// Base sort key of a user: `USER#<userId>`.
 pub fn user_sk(user_id: &str) -> String {
-    format!("USER#{user_id}")
+    record_key(Collection::Users, user_id)
 }
 
 /// Base sort key of an entity: `ENTITY#<entityId>`.
 pub fn entity_sk(entity_id: &str) -> String {
-    format!("ENTITY#{entity_id}")
+    record_key(Collection::Entities, entity_id)
 }
 
 /// Base sort key of a role: `ROLE#<roleId>`.
 pub fn role_sk(role_id: &str) -> String {
-    format!("ROLE#{role_id}")
+    record_key(Collection::Roles, role_id)
 }
 
-/// Base sort key of a role assignment: `RA#<userId>#<assignmentId>`, so a user's
-/// assignments share a key prefix.
-pub fn role_assignment_sk(user_id: &str, assignment_id: &str) -> String {
-    format!("RA#{user_id}#{assignment_id}")
+/// Base sort key of a role assignment: `RA#<assignmentId>`. The assignment id alone
+/// identifies it in the tenant, whatever its user; its user is in the `byUser` index.
+pub fn role_assignment_sk(assignment_id: &str) -> String {
+    record_key(Collection::RoleAssignments, assignment_id)
 }
 
-/// Base sort key of a membership: `MEMBER#<userId>#<membershipId>`.
-pub fn membership_sk(user_id: &str, membership_id: &str) -> String {
-    format!("MEMBER#{user_id}#{membership_id}")
+/// Base sort key of a membership: `MEMBER#<membershipId>`.
+pub fn membership_sk(membership_id: &str) -> String {
+    record_key(Collection::Memberships, membership_id)
 }
 
 /// Base sort key of a credit balance: `CREDIT#<entityId>` (one balance per entity).
 pub fn credit_balance_sk(entity_id: &str) -> String {
-    format!("CREDIT#{entity_id}")
+    record_key(Collection::CreditBalances, entity_id)
 }
 
 impl<R> Stored<R, NoDerived> {
@@ -409,6 +477,8 @@ impl<R> Stored<R, NoDerived> {
             osk: None,
             ask: None,
             csk: None,
+            usk: None,
+            rsk: None,
             atpk: None,
             atsk: None,
             rec: Some(rec),

@@ -7,13 +7,27 @@
 //! - `byActive` (`ASK`): the same, active records only (the default pull);
 //! - `byChange` (`CSK`): live records and tombstones by change time (incremental pulls).
 //!
-//! Each index sort key is `<COLLECTION>#<order components>#<id>`. Components are encoded so
-//! that comparing the concatenation byte by byte gives the same answer as comparing the
-//! components one by one: numbers are fixed-width, free text is hex-encoded (hex digits sort
-//! above the `#` separator, so a name that is a prefix of another sorts first), timestamps
-//! are fixed-width already, and the id comes last.
+//! Two more local indexes find the records that refer to another one, for the writer's
+//! cascades (both `KEYS_ONLY` plus `der`, so they stay small):
+//!
+//! - `byUser` (`USK`): memberships and role assignments by their user;
+//! - `byRef` (`RSK`): entities by parent, memberships by entity, role assignments by role.
+//!
+//! Base sort keys are `<COLLECTION>#<id>`: one id after a fixed prefix, so ids may contain
+//! any character (`#` included) without two records ever sharing a key. The reference keys
+//! are only ever queried for equality, so they are unambiguous for the same reason.
+//!
+//! Each order key is `<COLLECTION>#<order components>#<id>`. Components are encoded so that
+//! comparing the concatenation byte by byte gives the same answer as comparing the
+//! components one by one: numbers are fixed-width, free text is written as it is followed by
+//! U+0001 (names cannot contain control characters, so the terminator sorts below every
+//! character a name can hold and a name that is a prefix of another sorts first),
+//! timestamps are fixed-width already, and the id comes last. Every key stays within
+//! DynamoDB's 1,024-byte sort-key limit for every id and name the validation accepts
+//! ([`MAX_SORT_KEY_BYTES`], tested below).
 
-use std::fmt::Write;
+use crate::model::{MAX_ID_BYTES, MAX_NAME_LEN};
+use crate::time::Timestamp;
 
 /// Partition of platform-wide credit configurations.
 pub const GLOBAL_PK: &str = "GLOBAL";
@@ -30,6 +44,15 @@ pub const REFS_SK: &str = "REFS";
 pub const ALIAS_SK: &str = "ALIAS";
 /// Partition key value of the sparse `activeTenants` index.
 pub const ACTIVE_TENANTS_PK: &str = "ACTIVE";
+/// DynamoDB's limit on the size of a sort key (base table and local indexes).
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// Terminator of a free-text order component: below every character a name may contain.
+pub const TEXT_END: char = '\u{1}';
+/// Prefix of a tenant's tombstone bucket items (`TOMBS#<yyyy-mm-dd>`).
+pub const TOMB_BUCKET_PREFIX: &str = "TOMBS#";
+/// Days a tombstone is kept after the end of the day it was deleted on: tombstones of one day
+/// expire together, between 35 and 36 days after the deletion (the contract promises 30).
+pub const TOMBSTONE_RETENTION_DAYS: i64 = 35;
 
 /// The paged collections of a tenant, one per list route family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,14 +132,49 @@ pub fn sortable_int(value: i64) -> String {
     format!("{shifted:020}")
 }
 
-/// Encodes free text as lowercase hex of its UTF-8 bytes: byte order is preserved and the
-/// result can never contain the `#` separator.
+/// Encodes free text for an order key: the text itself, then [`TEXT_END`]. Byte order is
+/// kept, and because the terminator sorts below anything a name may contain, a name that is
+/// a prefix of another sorts first whatever follows it in the key. Only for text without
+/// control characters (validation guarantees that for names).
 pub fn sortable_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    for byte in text.as_bytes() {
-        let _ = write!(out, "{byte:02x}");
-    }
+    let mut out = String::with_capacity(text.len() + 1);
+    out.push_str(text);
+    out.push(TEXT_END);
     out
+}
+
+/// `<PREFIX>#<id>`: the base sort key of a collection record, and the value of a reference
+/// key (`USK`, `RSK`) naming record `id`.
+pub fn record_key(collection: Collection, id: &str) -> String {
+    let prefix = collection.prefix();
+    let mut key = String::with_capacity(prefix.len() + 1 + id.len());
+    key.push_str(prefix);
+    key.push('#');
+    key.push_str(id);
+    key
+}
+
+/// The id in a base sort key built by [`record_key`].
+pub fn id_of_record_key(collection: Collection, key: &str) -> Option<&str> {
+    key.strip_prefix(collection.prefix())?.strip_prefix('#')
+}
+
+/// Days since the Unix epoch of an instant (UTC).
+pub fn epoch_day(at: Timestamp) -> i64 {
+    at.millis().div_euclid(86_400_000)
+}
+
+/// TTL (epoch seconds) of a tombstone deleted on `day`: the end of that day plus
+/// [`TOMBSTONE_RETENTION_DAYS`], the same for every tombstone of the day, so the tombstone
+/// buckets that count them expire exactly with them.
+pub fn tombstone_expiry(day: i64) -> i64 {
+    (day + 1 + TOMBSTONE_RETENTION_DAYS) * 86_400
+}
+
+/// `TOMBS#<yyyy-mm-dd>`: the item counting the tombstones deleted on `day`.
+pub fn tomb_bucket_sk(day: i64) -> String {
+    let date = Timestamp::from_millis(day * 86_400_000).map(|t| t.to_string()).unwrap_or_default();
+    format!("{TOMB_BUCKET_PREFIX}{}", date.get(..10).unwrap_or("0000-00-00"))
 }
 
 /// Joins a collection prefix and order components into an index sort key.
@@ -128,6 +186,12 @@ pub fn index_key(collection: Collection, components: &[&str]) -> String {
     }
     key
 }
+
+/// The longest sort key any valid record can produce: an entity's order key with the
+/// longest name and id (`ENTITY#`, 20 digits, `#`, name, terminator, `#`, id). Every other
+/// key is shorter; the tests below build each one at its limits.
+pub const LONGEST_SORT_KEY: usize = 7 + 20 + 1 + MAX_NAME_LEN + 1 + 1 + MAX_ID_BYTES;
+const _: () = assert!(LONGEST_SORT_KEY <= MAX_SORT_KEY_BYTES);
 
 #[cfg(test)]
 mod tests {
@@ -158,6 +222,9 @@ mod tests {
             (1, "a", "b"),
             (1, "A", "q"),
             (1, "\u{e9}", "x"),
+            (1, " ", "x"),
+            (1, "!", "x"),
+            (1, "a!", "x"),
             (2, "", "x"),
             (-3, "zzz", "y"),
             (1, "", "y"),
@@ -166,5 +233,41 @@ mod tests {
         by_key.sort_by_key(|(level, name, id)| organization_key(*level, name, id));
         tuples.sort_by(|a, b| (a.0, a.1.as_bytes(), a.2).cmp(&(b.0, b.1.as_bytes(), b.2)));
         assert_eq!(by_key, tuples);
+    }
+
+    #[test]
+    fn record_keys_of_ids_with_separators_never_collide() {
+        let ids = ["a", "a#b", "a#", "#a", "b#c", "a#b#c"];
+        let keys: std::collections::BTreeSet<String> =
+            ids.iter().map(|id| record_key(Collection::Memberships, id)).collect();
+        assert_eq!(keys.len(), ids.len());
+        for id in ids {
+            assert_eq!(id_of_record_key(Collection::Memberships, &record_key(Collection::Memberships, id)), Some(id));
+        }
+    }
+
+    #[test]
+    fn longest_ids_and_names_fit_every_key() {
+        let id = "\u{10348}".repeat(128);
+        assert_eq!(id.len(), MAX_ID_BYTES);
+        let name = "\u{20ac}".repeat(MAX_NAME_LEN / 3);
+        let entity = index_key(Collection::Entities, &[&sortable_int(i64::MIN), &sortable_text(&name), &id]);
+        assert!(entity.len() <= LONGEST_SORT_KEY, "{} bytes", entity.len());
+        let role = index_key(Collection::Roles, &[&sortable_int(i64::MAX), &sortable_text(&name), &id]);
+        let change = index_key(Collection::Memberships, &["2026-03-15T09:41:07.120Z", &id]);
+        for key in [entity, role, change, record_key(Collection::CreditBalances, &id)] {
+            assert!(key.len() <= MAX_SORT_KEY_BYTES, "{} bytes", key.len());
+        }
+    }
+
+    #[test]
+    fn tombstones_of_one_day_share_their_expiry() {
+        let morning = Timestamp::parse("2026-03-15T00:00:00.000Z").unwrap();
+        let night = Timestamp::parse("2026-03-15T23:59:59.999Z").unwrap();
+        assert_eq!(epoch_day(morning), epoch_day(night));
+        let expiry = tombstone_expiry(epoch_day(morning));
+        assert_eq!(expiry, Timestamp::parse("2026-04-20T00:00:00Z").unwrap().epoch_seconds());
+        assert!(expiry - night.epoch_seconds() >= TOMBSTONE_RETENTION_DAYS * 86_400);
+        assert_eq!(tomb_bucket_sk(epoch_day(night)), "TOMBS#2026-03-15");
     }
 }

@@ -3,6 +3,7 @@
 //! See `docs/data-model.md` for the layout and every access pattern with its request.
 
 pub mod bulk;
+pub mod clock;
 pub mod derive;
 pub mod error;
 pub mod item;
@@ -12,29 +13,54 @@ pub mod reader;
 pub mod table;
 pub mod writer;
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
 
 pub use error::StoreError;
 
-/// A DynamoDB client bound to the table. Cheap to clone; build it once per process.
+/// A DynamoDB client bound to the table, with the watch on this host's clock that its
+/// answers feed. Cheap to clone; build it once per process.
 #[derive(Clone, Debug)]
 pub struct Store {
     client: Client,
     table: String,
+    clock: Arc<clock::ClockWatch>,
 }
 
 impl Store {
     /// Builds the client from explicit configuration (no provider-chain discovery).
     pub fn new(config: &StoreConfig) -> Self {
-        Self::from_client(Client::from_conf(client_config(config).build()), &config.table_name)
+        Self::with_client_config(config, |builder| builder)
     }
 
-    /// A store over a client built elsewhere from [`client_config`] (the benchmarks add a
-    /// request-counting interceptor to it).
-    pub fn from_client(client: Client, table: &str) -> Self {
-        Self { client, table: table.to_owned() }
+    /// A store whose client configuration `customize` extends (the benchmarks add a
+    /// request-counting interceptor). The clock interceptor is always installed.
+    pub fn with_client_config(
+        config: &StoreConfig,
+        customize: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
+    ) -> Self {
+        let watch = Arc::new(clock::ClockWatch::default());
+        let builder = client_config(config).interceptor(clock::ClockInterceptor(watch.clone()));
+        Self { client: Client::from_conf(customize(builder).build()), table: config.table_name.clone(), clock: watch }
+    }
+
+    /// The watch on this host's clock, fed by every answer of the table.
+    pub fn clock(&self) -> &clock::ClockWatch {
+        &self.clock
+    }
+
+    /// `Err(StoreError::ClockSkew)` while this host's clock is further from DynamoDB's than
+    /// [`clock::MAX_CLOCK_SKEW_MS`]: change times stamped or watermarks fixed now could let an
+    /// incremental pull miss a change.
+    pub fn check_clock(&self) -> Result<(), StoreError> {
+        if self.clock.within_margin() {
+            Ok(())
+        } else {
+            Err(StoreError::ClockSkew { skew_ms: self.clock.skew_ms().unwrap_or_default() })
+        }
     }
 
     /// The underlying SDK client.

@@ -10,29 +10,39 @@ use serde::de::DeserializeOwned;
 use super::error::sdk;
 use super::item::{attr, CollectionRecord, NoDerived, RawItem, Stored};
 use super::keys::{
-    alias_pk, app_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, GLOBAL_PK, PROFILE_SK, STATS_SK,
+    alias_pk, app_sk, epoch_day, tenant_pk, tomb_bucket_sk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK,
+    GLOBAL_PK, PROFILE_SK, STATS_SK, TOMBSTONE_RETENTION_DAYS,
 };
 use super::query::{apply_filters, Filter};
 use super::table::ACTIVE_TENANTS;
 use super::{Store, StoreError};
 use crate::model::{CatalogApp, CreditConfig, Entitlement, KindeOrgAlias, Tenant};
+use crate::time::Timestamp;
 
 /// A stored tenant profile.
 pub type StoredTenant = Stored<Tenant, NoDerived>;
 
 /// Per-collection record counts kept by the writer: what `pagination.total` reports for a
-/// default pull (`active`) and for `includeInactive=true` (`listed`).
+/// default pull (`active`), for `includeInactive=true` (`listed`), and, with the retained
+/// tombstones, for the initial load (`live`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CollectionCounts {
     /// Live records that are listed (all of them, active or not).
     pub listed: i64,
     /// Listed records that are active.
     pub active: i64,
+    /// Live records, listed or not (an assignment whose user is missing is live but not
+    /// listed; incremental pulls report it as a tombstone).
+    pub live: i64,
 }
 
 /// The counters item of a tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters(pub BTreeMap<Collection, CollectionCounts>);
+
+/// Name of the counters item's version attribute: every write that changes what an item
+/// counts for adds 1, so sync validation can tell whether the counters moved while it read.
+pub const COUNTERS_VERSION: &str = "ver";
 
 impl Counters {
     /// The counts of one collection (zero when never written).
@@ -40,24 +50,33 @@ impl Counters {
         self.0.get(&collection).copied().unwrap_or_default()
     }
 
-    /// Counter attribute names of a collection: `<name>Listed`, `<name>Active`.
-    pub fn attribute_names(collection: Collection) -> (String, String) {
-        (format!("{}Listed", collection.name()), format!("{}Active", collection.name()))
+    /// Counter attribute names of a collection: `<name>Listed`, `<name>Active`, `<name>Live`.
+    pub fn attribute_names(collection: Collection) -> [String; 3] {
+        let name = collection.name();
+        [format!("{name}Listed"), format!("{name}Active"), format!("{name}Live")]
     }
 
     fn from_item(item: &RawItem) -> Self {
-        let number = |name: &str| match item.get(name) {
-            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or_default(),
-            _ => 0,
-        };
         let counts = Collection::ALL
             .into_iter()
             .map(|collection| {
-                let (listed, active) = Self::attribute_names(collection);
-                (collection, CollectionCounts { listed: number(&listed), active: number(&active) })
+                let [listed, active, live] = Self::attribute_names(collection);
+                let counts = CollectionCounts {
+                    listed: number(item, &listed).unwrap_or_default(),
+                    active: number(item, &active).unwrap_or_default(),
+                    live: number(item, &live).unwrap_or_default(),
+                };
+                (collection, counts)
             })
             .collect();
         Self(counts)
+    }
+}
+
+fn number(item: &RawItem, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+        _ => None,
     }
 }
 
@@ -107,8 +126,50 @@ pub async fn tenant_id_for_org(store: &Store, kinde_org_id: &str) -> Result<Opti
 
 /// The tenant's counters.
 pub async fn counters(store: &Store, tenant_id: &str) -> Result<Counters, StoreError> {
+    Ok(counters_with_version(store, tenant_id).await?.0)
+}
+
+/// The tenant's counters and their version (`None` when no counter was ever written).
+pub async fn counters_with_version(store: &Store, tenant_id: &str) -> Result<(Counters, Option<u64>), StoreError> {
     let item = get_item(store, tenant_pk(tenant_id), STATS_SK).await?;
-    Ok(item.as_ref().map(Counters::from_item).unwrap_or_default())
+    let version = item.as_ref().and_then(|item| number(item, COUNTERS_VERSION)).map(|v| v.max(0) as u64);
+    Ok((item.as_ref().map(Counters::from_item).unwrap_or_default(), version))
+}
+
+/// Tombstones still retained at `now`, per collection, from the tenant's daily tombstone
+/// buckets (one `Query` over at most 37 small items). Tombstones of one day expire together
+/// with their bucket, so this equals the number of tombstones an initial load returns.
+pub async fn retained_tombstones(
+    store: &Store,
+    tenant_id: &str,
+    now: Timestamp,
+) -> Result<BTreeMap<Collection, i64>, StoreError> {
+    let first = epoch_day(now) - TOMBSTONE_RETENTION_DAYS - 1;
+    let items = query_range(store, tenant_pk(tenant_id), &tomb_bucket_sk(first), TOMB_BUCKET_END).await?;
+    let mut retained = BTreeMap::new();
+    for item in items {
+        if number(&item, attr::TTL).is_none_or(|expiry| expiry <= now.epoch_seconds()) {
+            continue;
+        }
+        for collection in Collection::ALL {
+            *retained.entry(collection).or_default() += number(&item, collection.name()).unwrap_or_default();
+        }
+    }
+    Ok(retained)
+}
+
+/// Upper end of the tombstone bucket range (`~` sorts above every date digit).
+const TOMB_BUCKET_END: &str = "TOMBS#~";
+
+/// Every item of a partition with `from <= SK <= to` (all pages, strongly consistent).
+async fn query_range(store: &Store, pk: String, from: &str, to: &str) -> Result<Vec<RawItem>, StoreError> {
+    let mut items = Vec::new();
+    stream_range(store, &pk, SortRange::Between(from, to), &[], |page| {
+        items.extend(page);
+        Ok(())
+    })
+    .await?;
+    Ok(items)
 }
 
 /// Every app of the catalog, by app code.
@@ -224,6 +285,26 @@ pub async fn stream_prefix(
     pk: &str,
     prefix: &str,
     filters: &[Filter],
+    visit: impl FnMut(Vec<RawItem>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    stream_range(store, pk, SortRange::Prefix(prefix), filters, visit).await
+}
+
+/// Which sort keys of a partition a stream covers.
+#[derive(Debug, Clone, Copy)]
+pub enum SortRange<'a> {
+    /// Sort keys starting with this prefix.
+    Prefix(&'a str),
+    /// Sort keys from the first to the second, both included.
+    Between(&'a str, &'a str),
+}
+
+/// [`stream_prefix`] over any [`SortRange`].
+pub async fn stream_range(
+    store: &Store,
+    pk: &str,
+    range: SortRange<'_>,
+    filters: &[Filter],
     mut visit: impl FnMut(Vec<RawItem>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut start = None;
@@ -233,12 +314,19 @@ pub async fn stream_prefix(
             .query()
             .table_name(store.table())
             .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .set_exclusive_start_key(start);
+        let query = match range {
+            SortRange::Prefix(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned())),
+            SortRange::Between(from, to) => query
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned())),
+        };
         let output = apply_filters(query, filters).send().await.map_err(sdk)?;
         visit(output.items.unwrap_or_default())?;
         match output.last_evaluated_key {

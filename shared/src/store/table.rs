@@ -16,14 +16,32 @@ pub const BY_ORDER: &str = "byOrder";
 pub const BY_ACTIVE: &str = "byActive";
 /// `byChange` LSI: records and tombstones by change time.
 pub const BY_CHANGE: &str = "byChange";
+/// `byUser` LSI: memberships and role assignments by user (writer cascades).
+pub const BY_USER: &str = "byUser";
+/// `byRef` LSI: entities by parent, memberships by entity, role assignments by role.
+pub const BY_REF: &str = "byRef";
 /// `activeTenants` GSI: one entry per active tenant, for the scheduled sync.
 pub const ACTIVE_TENANTS: &str = "activeTenants";
 
-/// A local secondary index: name and sort-key attribute (projection ALL).
-pub const LOCAL_INDEXES: [(&str, &str); 3] = [(BY_ORDER, attr::OSK), (BY_ACTIVE, attr::ASK), (BY_CHANGE, attr::CSK)];
+/// Attributes the reference indexes project besides the keys: the derived values, so a
+/// cascade can tell which dependents are out of step without reading them whole.
+pub const REFERENCE_PROJECTION: [&str; 1] = ["der"];
+
+/// A local secondary index: name, sort-key attribute, and whether it projects every
+/// attribute (the list indexes, read by the API) or only the keys and
+/// [`REFERENCE_PROJECTION`] (the reference indexes, read by the writer). DynamoDB allows
+/// five local indexes per table; these are all five.
+pub const LOCAL_INDEXES: [(&str, &str, bool); 5] = [
+    (BY_ORDER, attr::OSK, true),
+    (BY_ACTIVE, attr::ASK, true),
+    (BY_CHANGE, attr::CSK, true),
+    (BY_USER, attr::USK, false),
+    (BY_REF, attr::RSK, false),
+];
 
 /// Every key attribute of the table and its indexes (all strings).
-pub const KEY_ATTRIBUTES: [&str; 7] = [attr::PK, attr::SK, attr::OSK, attr::ASK, attr::CSK, attr::ATPK, attr::ATSK];
+pub const KEY_ATTRIBUTES: [&str; 9] =
+    [attr::PK, attr::SK, attr::OSK, attr::ASK, attr::CSK, attr::USK, attr::RSK, attr::ATPK, attr::ATSK];
 
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set")
@@ -31,6 +49,17 @@ fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
 
 fn projection(kind: ProjectionType) -> Projection {
     Projection::builder().projection_type(kind).build()
+}
+
+fn local_projection(all: bool) -> Projection {
+    if all {
+        return projection(ProjectionType::All);
+    }
+    let mut builder = Projection::builder().projection_type(ProjectionType::Include);
+    for name in REFERENCE_PROJECTION {
+        builder = builder.non_key_attributes(name);
+    }
+    builder.build()
 }
 
 /// Creates the table with its indexes and TTL, and waits until it is active.
@@ -46,13 +75,13 @@ pub async fn create(store: &Store) -> Result<(), StoreError> {
         );
     }
     request = request.key_schema(key(attr::PK, KeyType::Hash)).key_schema(key(attr::SK, KeyType::Range));
-    for (index, sort_key) in LOCAL_INDEXES {
+    for (index, sort_key, all) in LOCAL_INDEXES {
         request = request.local_secondary_indexes(
             LocalSecondaryIndex::builder()
                 .index_name(index)
                 .key_schema(key(attr::PK, KeyType::Hash))
                 .key_schema(key(sort_key, KeyType::Range))
-                .projection(projection(ProjectionType::All))
+                .projection(local_projection(all))
                 .build()
                 .expect("index fields are set"),
         );
@@ -162,11 +191,19 @@ pub fn cloudformation_resource() -> String {
         attr::SK
     ));
     out.push_str("      LocalSecondaryIndexes:\n");
-    for (index, sort_key) in LOCAL_INDEXES {
+    for (index, sort_key, all) in LOCAL_INDEXES {
         out.push_str(&format!(
-            "        - IndexName: {index}\n          KeySchema:\n            - AttributeName: {}\n              KeyType: HASH\n            - AttributeName: {sort_key}\n              KeyType: RANGE\n          Projection:\n            ProjectionType: ALL\n",
+            "        - IndexName: {index}\n          KeySchema:\n            - AttributeName: {}\n              KeyType: HASH\n            - AttributeName: {sort_key}\n              KeyType: RANGE\n          Projection:\n",
             attr::PK
         ));
+        if all {
+            out.push_str("            ProjectionType: ALL\n");
+        } else {
+            out.push_str("            ProjectionType: INCLUDE\n            NonKeyAttributes:\n");
+            for name in REFERENCE_PROJECTION {
+                out.push_str(&format!("              - {name}\n"));
+            }
+        }
     }
     out.push_str(&format!(
         "      GlobalSecondaryIndexes:\n        - IndexName: {ACTIVE_TENANTS}\n          KeySchema:\n            - AttributeName: {}\n              KeyType: HASH\n            - AttributeName: {}\n              KeyType: RANGE\n          Projection:\n            ProjectionType: KEYS_ONLY\n",

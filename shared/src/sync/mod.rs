@@ -1,12 +1,13 @@
 //! The tenant sync (contract section 10): phases that count, fingerprint and validate a
 //! tenant's data, streaming it page by page so memory stays flat as a tenant grows.
 //!
-//! The phases (`phases`, `validation`) are pure functions of (tenant, run); `run` executes
+//! The phases (`phases`, `validation` with `counters`) are pure functions of (tenant, run); `run` executes
 //! them in process, `record` keeps run records and the per-tenant lease, `worker` answers
 //! the Step Functions tasks, `events` publishes the completion event, `launch` starts
 //! Step Functions executions.
 
 pub mod checksum;
+pub mod counters;
 pub mod events;
 pub mod launch;
 pub mod phases;

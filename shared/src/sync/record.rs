@@ -4,7 +4,9 @@
 //!
 //! Items, in the tenant's partition: `SYNCSTATE` (the running run and its lease, the last
 //! finished run), `SYNC#<syncId>` (one per run, with its results), and
-//! `IDEM#<principal>#<key>` (an `Idempotency-Key` and the run it started, kept 24 hours).
+//! `IDEM#<sha256(principal)>#<key>` (an `Idempotency-Key` and the run it started, kept 24
+//! hours; the principal is hashed so the key is unambiguous and bounded in length whatever
+//! the principal holds).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -167,8 +169,11 @@ fn run_sk(sync_id: &str) -> String {
     format!("SYNC#{sync_id}")
 }
 
-fn idempotency_sk(principal: &str, key: &str) -> String {
-    format!("IDEM#{principal}#{key}")
+/// `IDEM#<64 hex digits>#<key>`: the hash has a fixed width and no `#`, so no two
+/// (principal, key) pairs share an item, and the sort key stays far below 1,024 bytes.
+pub fn idempotency_sk(principal: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("IDEM#{}#{key}", hex::encode(Sha256::digest(principal.as_bytes())))
 }
 
 fn with_keys<T: Serialize>(value: &T, pk: String, sk: String) -> Result<RawItem, StoreError> {
@@ -304,7 +309,7 @@ async fn try_start(
             attr::TTL.to_owned(),
             AttributeValue::N((now.epoch_seconds() + IDEMPOTENCY_TTL_MS / 1000).to_string()),
         );
-        items.push(put_new(store, item)?);
+        items.push(put_new_or_expired(store, item, now)?);
     }
     transact(store, items).await?;
     Ok(record)
@@ -315,6 +320,21 @@ fn put_new(store: &Store, item: RawItem) -> Result<TransactWriteItem, StoreError
         .table_name(store.table())
         .set_item(Some(item))
         .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .map_err(|e| StoreError::Request(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A put of an idempotency key that succeeds when the key is new or its 24 hours are over:
+/// DynamoDB's TTL sweeper may take days to remove an expired item, and until then the key
+/// must be usable again.
+fn put_new_or_expired(store: &Store, item: RawItem, now: Timestamp) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK) OR #ttl <= :now")
+        .expression_attribute_names("#ttl", attr::TTL)
+        .expression_attribute_values(":now", AttributeValue::N(now.epoch_seconds().to_string()))
         .build()
         .map_err(|e| StoreError::Request(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())

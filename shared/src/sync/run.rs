@@ -27,6 +27,9 @@ pub struct ValidationPhase {
     /// Present when validation could not be completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Present when the tenant's counters differed from the records validation counted.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "counterDrift")]
+    pub counter_drift: Option<super::counters::CounterDrift>,
 }
 
 /// The three phases of a run.
@@ -89,6 +92,7 @@ impl SyncResults {
                     success: false,
                     validation: Validation { completeness: 0, issues: Vec::new() },
                     error: Some("Run stopped by an unexpected error".into()),
+                    counter_drift: None,
                 },
             },
         }
@@ -123,6 +127,7 @@ pub async fn validation_phase(writer: &Writer, tenant_id: &str, options: SyncOpt
             success: outcome.validation.completeness == 100 && outcome.validation.issues.is_empty(),
             validation: outcome.validation,
             error: None,
+            counter_drift: outcome.counter_drift,
         },
         Err(error) => {
             tracing::warn!(%error, tenant = tenant_id, "validation failed");
@@ -136,6 +141,7 @@ pub async fn validation_phase(writer: &Writer, tenant_id: &str, options: SyncOpt
                 success: false,
                 validation: Validation { completeness: 0, issues: vec![issue] },
                 error: Some("Validation could not be completed".into()),
+                counter_drift: None,
             }
         }
     }

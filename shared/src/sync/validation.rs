@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::counters::CounterDrift;
 use crate::model::{CreditBalance, Entity, Membership, Role, RoleAssignment, User};
 use crate::store::item::{attr, CollectionRecord, RawItem, Stored};
-use crate::store::keys::{tenant_pk, Collection};
+use crate::store::keys::tenant_pk;
 use crate::store::reader::{self, CollectionCounts, Counters};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
@@ -47,8 +48,8 @@ pub struct Validation {
 pub struct ValidationOutcome {
     /// The result reported in the run.
     pub validation: Validation,
-    /// Whether the counters item was out of step and was rewritten.
-    pub counters_repaired: bool,
+    /// How the counters differed from the counted records, and whether they were repaired.
+    pub counter_drift: Option<CounterDrift>,
 }
 
 /// Offending ids of one check.
@@ -81,6 +82,7 @@ async fn stream<R: CollectionRecord>(
             if let Some(record) = stored.live() {
                 tally.listed += i64::from(listed);
                 tally.active += i64::from(active);
+                tally.live += 1;
                 visit(record);
             }
         }
@@ -99,10 +101,12 @@ fn decode<T: DeserializeOwned>(item: RawItem) -> Result<T, StoreError> {
     Ok(serde_dynamo::from_item(item)?)
 }
 
-/// Runs validation for a tenant and repairs its counters if they drifted.
+/// Runs validation for a tenant and repairs its counters if they drifted (and nothing moved
+/// them while it read; see [`counters`](super::counters)).
 pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) -> Result<ValidationOutcome, StoreError> {
     let store = writer.store();
     let mut counts = Counters::default();
+    let (_, counters_version) = reader::counters_with_version(store, tenant_id).await?;
     let tenant_exists = reader::tenant(store, tenant_id).await?.is_some_and(|t| t.live().is_some());
 
     let mut users = HashSet::new();
@@ -222,13 +226,8 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
         );
     }
 
-    let stored = reader::counters(store, tenant_id).await?;
-    let drifted = Collection::ALL.iter().any(|c| stored.get(*c) != counts.get(*c));
-    if drifted {
-        tracing::warn!(tenant = tenant_id, "counters were out of step with the data; repaired");
-        writer.replace_counters(tenant_id, &counts).await?;
-    }
-    Ok(ValidationOutcome { validation: Validation { completeness, issues }, counters_repaired: drifted })
+    let counter_drift = super::counters::reconcile(writer, tenant_id, &counts, counters_version).await?;
+    Ok(ValidationOutcome { validation: Validation { completeness, issues }, counter_drift })
 }
 
 /// Ids of entities whose parent chain returns to themselves.
