@@ -230,8 +230,9 @@ fn valid<R: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<R, 
 }
 
 /// Checks what can only be checked against the store: every tenant-scoped record names a
-/// tenant defined in the file or already stored, and no tenant takes a Kinde org code that
-/// belongs to another tenant.
+/// tenant defined in the file or already stored, no tenant takes a Kinde org code that
+/// belongs to another tenant, and no tenant id is another tenant's org code or the reverse
+/// (the two share one namespace, because a path value may be either).
 pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Result<Vec<LineError>, StoreError> {
     let defined: HashSet<&str> = records
         .iter()
@@ -240,18 +241,32 @@ pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Resul
             _ => None,
         })
         .collect();
+    let orgs_in_file: HashMap<&str, &str> = records
+        .iter()
+        .filter_map(|l| match &l.record {
+            ImportRecord::Tenant(t) => Some((t.kinde_org_id.as_str(), t.tenant_id.as_str())),
+            _ => None,
+        })
+        .collect();
     let mut known: HashMap<String, bool> = HashMap::new();
     let mut errors = Vec::new();
     for line in records {
         match &line.record {
             ImportRecord::Tenant(tenant) => {
-                if let Some(owner) = reader::tenant_id_for_org(store, &tenant.kinde_org_id).await? {
-                    if owner != tenant.tenant_id {
-                        errors.push(LineError {
-                            line: line.line,
-                            reason: format!("kindeOrgId {} belongs to another tenant", tenant.kinde_org_id),
-                        });
-                    }
+                let (id, org) = (tenant.tenant_id.as_str(), tenant.kinde_org_id.as_str());
+                let mut fail = |reason: String| errors.push(LineError { line: line.line, reason });
+                if reader::tenant_id_for_org(store, org).await?.is_some_and(|owner| owner != id) {
+                    fail(format!("kindeOrgId {org} belongs to another tenant"));
+                }
+                if org != id && (defined.contains(org) || reader::tenant(store, org).await?.is_some()) {
+                    fail(format!("kindeOrgId {org} is the tenantId of another tenant"));
+                }
+                let org_owner = match orgs_in_file.get(id) {
+                    Some(owner) => Some((*owner).to_owned()),
+                    None => reader::tenant_id_for_org(store, id).await?,
+                };
+                if org != id && org_owner.is_some_and(|owner| owner != id) {
+                    fail(format!("tenantId {id} is the kindeOrgId of another tenant"));
                 }
             }
             record => {
