@@ -10,15 +10,23 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 use crate::time::Timestamp;
 
 /// Largest offset from DynamoDB's clock at which this host still writes and serves
 /// incremental pulls.
 pub const MAX_CLOCK_SKEW_MS: i64 = 1_000;
+/// Longest round trip whose `Date` is used: the server's time lies somewhere inside the
+/// round trip, so a slow answer says little about the offset and is skipped.
+pub const MAX_SAMPLE_ROUND_TRIP: Duration = Duration::from_millis(200);
 
 /// The latest measured offset of this host's clock from DynamoDB's.
 #[derive(Debug, Default)]
@@ -51,13 +59,26 @@ impl ClockWatch {
 
 /// The offset of `local` from the instant an HTTP `Date` value stands for. `Date` has whole
 /// seconds and the server's time lies somewhere in that second, so the middle of the second
-/// is taken: the estimate is off by at most half a second plus the network latency.
+/// is taken; `local` is the middle of the round trip. The estimate is off by at most half a
+/// second plus half the round trip (at most [`MAX_SAMPLE_ROUND_TRIP`]).
 pub fn skew_from_date(date: &str, local: Timestamp) -> Option<i64> {
     let server = chrono::DateTime::parse_from_rfc2822(date).ok()?;
     Some(local.millis() - (server.timestamp_millis() + 500))
 }
 
-/// The interceptor that feeds a [`ClockWatch`] from every response of the store's client.
+/// When a request was sent, kept in the request's config bag until its answer arrives.
+#[derive(Debug, Clone, Copy)]
+struct SentAt {
+    instant: Instant,
+    wall: Timestamp,
+}
+
+impl Storable for SentAt {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The interceptor that feeds a [`ClockWatch`] from every response of the store's client
+/// that came back within [`MAX_SAMPLE_ROUND_TRIP`].
 #[derive(Debug, Clone)]
 pub struct ClockInterceptor(pub Arc<ClockWatch>);
 
@@ -66,14 +87,28 @@ impl Intercept for ClockInterceptor {
         "ClockInterceptor"
     }
 
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        config.interceptor_state().store_put(SentAt { instant: Instant::now(), wall: Timestamp::now() });
+        Ok(())
+    }
+
     fn read_before_deserialization(
         &self,
         context: &BeforeDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _config: &mut ConfigBag,
+        config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(date) = context.response().headers().get("date") {
-            self.0.record(date, Timestamp::now());
+        let (Some(date), Some(sent)) = (context.response().headers().get("date"), config.load::<SentAt>()) else {
+            return Ok(());
+        };
+        let round_trip = sent.instant.elapsed();
+        if round_trip <= MAX_SAMPLE_ROUND_TRIP {
+            self.0.record(date, sent.wall.plus_millis(round_trip.as_millis() as i64 / 2));
         }
         Ok(())
     }

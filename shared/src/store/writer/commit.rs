@@ -25,9 +25,11 @@ use super::{Clock, Writer};
 use crate::time::Timestamp;
 
 /// Longest time from stamping a transaction to DynamoDB's answer that needs no re-stamp.
-/// With both clocks within 1 s of DynamoDB's (checked to ±0.5 s), this keeps every change
-/// visible before a watermark 5 s behind the reader's clock can pass its stamp.
-pub const COMMIT_BOUND: Duration = Duration::from_secs(2);
+/// With both clocks within 1 s of DynamoDB's (each estimate off by at most 0.5 s for
+/// `Date`'s whole seconds and 0.1 s for the round trip), this keeps every change visible
+/// before a watermark 5 s behind the reader's clock can pass its stamp:
+/// 1 + 1 + 1 + 0.2 + 1.8 = 5 s (`docs/api.md`, "Change times and the watermark").
+pub const COMMIT_BOUND: Duration = Duration::from_millis(1_800);
 /// Items DynamoDB accepts in one transaction.
 const TRANSACTION_LIMIT: usize = 100;
 /// Stamps a transaction gets before the writer gives up on committing it in time.
