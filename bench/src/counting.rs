@@ -1,13 +1,19 @@
 //! DynamoDB requests counted at the client: an SDK interceptor that tallies each request by
 //! its operation (`x-amz-target`), so the report can compare what a route does with the
-//! request budget in `docs/api.md`.
+//! request budget in `docs/api.md`, and one that adds up the read capacity DynamoDB reports.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use shared::config::StoreConfig;
 use shared::store::Store;
 
@@ -48,4 +54,56 @@ pub fn counting_store(config: &StoreConfig, counter: &RequestCounter) -> Store {
 /// `Query 1, GetItem 1`.
 pub fn describe(counts: &BTreeMap<String, u64>) -> String {
     counts.iter().map(|(operation, n)| format!("{operation} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Read capacity DynamoDB reports for the `Query` and `GetItem` calls of a client: an
+/// interceptor that asks for `ReturnConsumedCapacity=TOTAL` on each and adds up the answers.
+#[derive(Debug, Clone, Default)]
+pub struct CapacityCounter(Arc<Mutex<f64>>);
+
+impl CapacityCounter {
+    /// Capacity units consumed so far, and resets the sum.
+    pub fn take(&self) -> f64 {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for CapacityCounter {
+    fn name(&self) -> &'static str {
+        "CapacityCounter"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let total = Some(ReturnConsumedCapacity::Total);
+        if let Some(query) = context.input_mut().downcast_mut::<QueryInput>() {
+            query.return_consumed_capacity = total;
+        } else if let Some(get) = context.input_mut().downcast_mut::<GetItemInput>() {
+            get.return_consumed_capacity = total;
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(output) = context.output_or_error() else {
+            return Ok(());
+        };
+        let consumed = output
+            .downcast_ref::<QueryOutput>()
+            .and_then(|o| o.consumed_capacity().cloned())
+            .or_else(|| output.downcast_ref::<GetItemOutput>().and_then(|o| o.consumed_capacity().cloned()));
+        if let Some(units) = consumed.and_then(|c| c.capacity_units()) {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) += units;
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 
 mod cold;
 mod counting;
+mod initial;
 mod scale;
 mod setup;
 mod stats;
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 use shared::seed::ScaleSpec;
 
 #[derive(Parser)]
-#[command(about = "Benchmarks: warm overhead, cold start, sync at scale, seed and import throughput")]
+#[command(about = "Benchmarks: warm overhead, cold start, initial load, sync at scale, seed and import throughput")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,6 +31,8 @@ enum Command {
     Cold(Rounds),
     /// Seed and import throughput, then the sync at scale.
     Scale(ScaleArgs),
+    /// The initial load (`updatedSince` = the epoch) against a full walk of `users`.
+    InitialLoad(InitialArgs),
     /// (internal) The sync process of `scale`.
     #[command(hide = true)]
     SyncChild {
@@ -47,6 +50,16 @@ struct Rounds {
     /// Alternations (A, B) per measured figure.
     #[arg(long, default_value_t = 0)]
     rounds: usize,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct InitialArgs {
+    /// Alternations of the two walks.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Users of the tenant walked.
+    #[arg(long, default_value_t = 50_000)]
+    users: usize,
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -90,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
             warm::run(&fixture, or(rounds, 200)).await?;
             cold::run(&fixture, or(rounds, 20).min(50)).await?;
+            initial::run(50_000, 3).await?;
             scale::run(scale::FULL_SCALE, 3).await
         }
         Command::Warm(Rounds { rounds }) => {
@@ -101,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             cold::run(&fixture, or(rounds, 20)).await
         }
         Command::Scale(args) => scale::run(args.spec(), args.rounds).await,
+        Command::InitialLoad(args) => initial::run(args.users, args.rounds).await,
         Command::SyncChild { .. } => Ok(()),
     }
 }

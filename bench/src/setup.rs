@@ -64,9 +64,7 @@ pub async fn seeded(label: &str, scale: Option<ScaleSpec>) -> anyhow::Result<Fix
     let (config, store) = fresh_table(label).await?;
     let data = generate(scale);
     load(&store, &data).await?;
-    let key = DevSigningKey::generate()?;
-    let issuer = serve_jwks(&key).await?;
-    Ok(Fixture { config, data, issuer, key })
+    Fixture::over(config, data).await
 }
 
 async fn serve_jwks(key: &DevSigningKey) -> anyhow::Result<String> {
@@ -79,6 +77,13 @@ async fn serve_jwks(key: &DevSigningKey) -> anyhow::Result<String> {
 }
 
 impl Fixture {
+    /// A fixture over a table already loaded with `data`, with a new running issuer.
+    pub async fn over(config: StoreConfig, data: SeedData) -> anyhow::Result<Self> {
+        let key = DevSigningKey::generate()?;
+        let issuer = serve_jwks(&key).await?;
+        Ok(Fixture { config, data, issuer, key })
+    }
+
     /// The tenant the scale flags added, or the first demo tenant.
     pub fn tenant(&self) -> &shared::store::bulk::TenantDataset {
         self.data.tenants.last().expect("at least one tenant")
