@@ -83,7 +83,10 @@ pub async fn run(users: usize, rounds: usize) -> anyhow::Result<()> {
     println!("\n| figure | value | target |");
     println!("|---|---|---|");
     println!("| time, initial load / full walk | {time_ratio:.2} | 1.3 ({}) |", verdict(time_ratio, 1.3));
-    println!("| read capacity, initial load / full walk | {capacity_ratio:.2} | 2.1 ({}) |", verdict(capacity_ratio, 2.1));
+    println!(
+        "| read capacity, initial load / full walk | {capacity_ratio:.2} | 2.1 ({}) |",
+        verdict(capacity_ratio, 2.1)
+    );
     Ok(())
 }
 

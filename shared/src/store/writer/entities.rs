@@ -56,11 +56,13 @@ impl Writer {
         let old_parent = previous.as_ref().and_then(|p| p.parent_entity_id.clone());
         if previous.is_none() || old_parent != entity.parent_entity_id {
             plan.touch_refs(refs);
-            if let Some(parent) = old_parent.filter(|p| Some(p) != entity.parent_entity_id.as_ref()) {
+            if let Some(parent) = old_parent.filter(|p| Some(p) != entity.parent_entity_id.as_ref() && p != id) {
                 self.plan_child_change(&mut plan, tenant_id, &parent, id, false).await?;
             }
         }
-        if let Some(parent) = &entity.parent_entity_id {
+        // An entity naming itself as parent is a data problem validation reports; its own
+        // write must not be replaced by a child-list update of its old version.
+        if let Some(parent) = entity.parent_entity_id.as_ref().filter(|p| *p != id) {
             self.plan_child_change(&mut plan, tenant_id, parent, id, true).await?;
         }
         let wrote = plan.has_puts();
