@@ -362,7 +362,8 @@ async fn assemble(
 type Read<R> = (Vec<Stored<R, <R as CollectionRecord>::Derived>>, bool);
 
 async fn read<R: CollectionRecord>(state: &AppState, tenant_id: &str, mode: ListMode) -> Result<Read<R>, StoreError> {
-    let request = ListRequest { limit: MAX_RECORDS, ..Default::default() };
+    // Bootstrap reads at most one record past its cap, unfiltered: its own bound.
+    let request = ListRequest { limit: MAX_RECORDS, budget: MAX_RECORDS + 1, ..Default::default() };
     let page = query::list::<R>(&state.store, tenant_id, mode, &request).await?;
     Ok((page.items, page.next.is_some()))
 }
