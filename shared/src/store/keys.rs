@@ -270,4 +270,51 @@ mod tests {
         assert!(expiry - night.epoch_seconds() >= TOMBSTONE_RETENTION_DAYS * 86_400);
         assert_eq!(tomb_bucket_sk(epoch_day(night)), "TOMBS#2026-03-15");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Characters around the separators and terminators, upper and lower case, and
+        /// multi-byte ones: where an encoding that loses order would show.
+        const ALPHABET: &[char] =
+            &[' ', '!', '"', '#', '$', '%', '0', 'A', 'Z', '_', 'a', 'b', 'z', '~', '\u{e9}', '\u{20ac}', '\u{10348}'];
+
+        fn text(range: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(ALPHABET), range).prop_map(|c| c.into_iter().collect())
+        }
+
+        /// Two (level, name, id) tuples that often share a level and a name prefix, so that
+        /// one name is a prefix of the other or they part at a character near a separator.
+        fn pair() -> impl Strategy<Value = ((i64, String, String), (i64, String, String))> {
+            (0i64..2, 0i64..2, text(0..4), text(0..3), text(0..3), text(1..4), text(1..4)).prop_map(
+                |(la, lb, common, sa, sb, ia, ib)| {
+                    ((la, format!("{common}{sa}"), ia), (lb, format!("{common}{sb}"), ib))
+                },
+            )
+        }
+
+        fn key(level: i64, name: &str, id: &str) -> String {
+            index_key(Collection::Entities, &[&sortable_int(level), &sortable_text(name), id])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn order_keys_sort_exactly_like_their_tuples((a, b) in pair()) {
+                let by_tuple = (a.0, a.1.as_bytes(), a.2.as_bytes()).cmp(&(b.0, b.1.as_bytes(), b.2.as_bytes()));
+                prop_assert_eq!(key(a.0, &a.1, &a.2).cmp(&key(b.0, &b.1, &b.2)), by_tuple, "{:?} {:?}", a, b);
+            }
+
+            #[test]
+            fn record_keys_are_one_to_one(common in text(0..3), a in text(1..4), b in text(1..4)) {
+                let (a, b) = (format!("{common}{a}"), format!("{common}{b}"));
+                let (ka, kb) = (record_key(Collection::RoleAssignments, &a), record_key(Collection::RoleAssignments, &b));
+                prop_assert_eq!(ka == kb, a == b);
+                prop_assert_eq!(id_of_record_key(Collection::RoleAssignments, &ka), Some(a.as_str()));
+            }
+        }
+    }
 }

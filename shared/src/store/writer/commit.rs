@@ -399,4 +399,35 @@ mod tests {
         assert_eq!(effect.tombstone_removed, Some(epoch_day(at)));
         assert_eq!((again[0].expected_ver, again[0].new_ver), (Some(2), 3));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn stage() -> impl Strategy<Value = Stage> {
+            prop::sample::select(vec![Stage::Early, Stage::Dependent, Stage::Core])
+        }
+
+        proptest! {
+            #[test]
+            fn chunks_keep_stage_order_and_commit_the_core_last_and_whole(
+                plan in prop::collection::vec((stage(), proptest::option::of(0i64..40)), 0..400)
+            ) {
+                let core_writes = plan.iter().filter(|(s, _)| *s == Stage::Core).count();
+                prop_assume!(core_writes <= 40);
+                let writes: Vec<PlannedWrite> =
+                    plan.iter().enumerate().map(|(n, (stage, day))| write(n, *stage, *day)).collect();
+                let chunks = chunks(writes);
+                prop_assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), plan.len());
+                prop_assert!(chunks.iter().all(|c| !c.is_empty() && transaction_size(c) <= TRANSACTION_LIMIT));
+                let stages: Vec<Stage> = chunks.iter().flatten().map(|w| w.stage).collect();
+                prop_assert!(stages.windows(2).all(|w| w[0] <= w[1]));
+                if core_writes > 0 {
+                    let last = chunks.last().map(|c| c.iter().filter(|w| w.stage == Stage::Core).count());
+                    prop_assert_eq!(last, Some(core_writes));
+                }
+            }
+        }
+    }
 }
