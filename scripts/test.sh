@@ -63,6 +63,23 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p +=
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
 
+step "lean binaries: no development secret in the functions' release builds"
+# The values of the development secrets (shared::auth::dev); the CLI, built with the
+# dev-tools feature, must contain them (so the check can fail), no function bootstrap may.
+lean=0
+for name in DEV_SERVICE_SECRET DEV_CURSOR_KEY; do
+    value="$(sed -n "s/^pub const $name: &str = \"\(.*\)\";/\1/p" shared/src/auth/dev.rs)"
+    [ -n "$value" ] || { echo "could not read $name from shared/src/auth/dev.rs" >&2; lean=1; continue; }
+    grep -qF "$value" target/debug/wrapper-sync || { echo "the CLI lacks $name: the check is broken" >&2; lean=1; }
+    for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction; do
+        if grep -qF "$value" ".aws-sam/build/$function/bootstrap"; then
+            echo "$function contains the value of $name" >&2
+            lean=1
+        fi
+    done
+done
+[ "$lean" -eq 0 ] && echo "lean: no function contains a development secret" || status=1
+
 step "OpenAPI: validate docs/openapi.yaml, schemathesis against the local server"
 set +e
 scripts/contract.sh

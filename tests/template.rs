@@ -200,3 +200,47 @@ fn state_machines_get_every_substitution_their_definitions_use() {
         assert_eq!(used, given, "{name} ({file})");
     }
 }
+
+#[test]
+fn no_function_enables_the_development_or_test_features() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for function in ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"] {
+        let manifest = std::fs::read_to_string(root.join("functions").join(function).join("Cargo.toml"))
+            .expect("the function has a manifest");
+        let parsed: toml_like::Manifest = toml_like::parse(&manifest);
+        let shared = parsed.dependency("shared").unwrap_or_else(|| panic!("{function} depends on shared"));
+        for feature in ["dev-tools", "fault-injection"] {
+            assert!(!shared.contains(feature), "{function} enables {feature}: {shared}");
+        }
+        assert!(!manifest.contains("default-features = true"), "{function}");
+    }
+    // The gate itself: the modules exist only under the feature.
+    let lib = std::fs::read_to_string(root.join("shared/src/lib.rs")).unwrap();
+    for module in ["pub mod import;", "pub mod seed;"] {
+        let at = lib.find(module).expect("module declared");
+        assert!(lib[..at].trim_end().ends_with("#[cfg(feature = \"dev-tools\")]"), "{module} is not gated");
+    }
+    let auth = std::fs::read_to_string(root.join("shared/src/auth/mod.rs")).unwrap();
+    let at = auth.find("pub mod dev;").expect("auth::dev declared");
+    assert!(auth[..at].trim_end().ends_with("#[cfg(feature = \"dev-tools\")]"), "auth::dev is not gated");
+}
+
+/// Just enough of Cargo.toml to read a dependency's line.
+mod toml_like {
+    pub struct Manifest(Vec<(String, String)>);
+
+    pub fn parse(text: &str) -> Manifest {
+        Manifest(
+            text.lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+                .collect(),
+        )
+    }
+
+    impl Manifest {
+        pub fn dependency(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        }
+    }
+}

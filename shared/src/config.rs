@@ -10,6 +10,12 @@ use std::env;
 pub const DEFAULT_TABLE_NAME: &str = "wrapper-app-sync";
 /// Region used locally when `AWS_REGION` is not set.
 pub const DEFAULT_LOCAL_REGION: &str = "us-east-1";
+/// Default of `DYNAMODB_ATTEMPT_TIMEOUT_MS`: one attempt of a DynamoDB call.
+pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 3_000;
+/// Default of `DYNAMODB_OPERATION_TIMEOUT_MS`: a call with all its retries (the SDK's
+/// standard mode, 3 attempts). Well below API Gateway's 29 s, so a stalled store becomes
+/// our 503 with `Retry-After` rather than a bare gateway timeout.
+pub const DEFAULT_OPERATION_TIMEOUT_MS: u64 = 9_000;
 
 /// A configuration value that cannot be used. Reported once at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,10 @@ pub struct StoreConfig {
     /// Static credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
     /// `AWS_SESSION_TOKEN`. With a local endpoint and none given, dummy credentials are used.
     pub credentials: Option<StaticCredentials>,
+    /// Longest wait for one attempt of a call (`DYNAMODB_ATTEMPT_TIMEOUT_MS`).
+    pub attempt_timeout: std::time::Duration,
+    /// Longest wait for a call with its retries (`DYNAMODB_OPERATION_TIMEOUT_MS`).
+    pub operation_timeout: std::time::Duration,
 }
 
 /// Credentials taken from the environment, as Lambda provides them.
@@ -88,11 +98,33 @@ impl StoreConfig {
             }
             _ => None,
         };
+        let millis = |name: &'static str, default: u64| -> Result<std::time::Duration, ConfigError> {
+            match lookup(name) {
+                None => Ok(std::time::Duration::from_millis(default)),
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (10..=60_000).contains(ms))
+                    .map(std::time::Duration::from_millis)
+                    .ok_or(ConfigError::Invalid { name, reason: "must be milliseconds from 10 to 60000".into() }),
+            }
+        };
+        let attempt_timeout = millis("DYNAMODB_ATTEMPT_TIMEOUT_MS", DEFAULT_ATTEMPT_TIMEOUT_MS)?;
+        let operation_timeout = millis("DYNAMODB_OPERATION_TIMEOUT_MS", DEFAULT_OPERATION_TIMEOUT_MS)?;
+        if operation_timeout < attempt_timeout {
+            return Err(ConfigError::Invalid {
+                name: "DYNAMODB_OPERATION_TIMEOUT_MS",
+                reason: "must not be shorter than DYNAMODB_ATTEMPT_TIMEOUT_MS".into(),
+            });
+        }
         Ok(Self {
             table_name: lookup("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned()),
             region,
             endpoint,
             credentials,
+            attempt_timeout,
+            operation_timeout,
         })
     }
 }
@@ -141,6 +173,24 @@ mod tests {
     fn endpoint_must_be_a_url() {
         let result = StoreConfig::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "127.0.0.1:8000")]));
         assert!(matches!(result, Err(ConfigError::Invalid { name: "DYNAMODB_ENDPOINT", .. })));
+    }
+
+    #[test]
+    fn timeouts_default_below_the_gateway_limit_and_are_checked() {
+        let config = StoreConfig::from_lookup(lookup(&[("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000")])).unwrap();
+        assert_eq!(config.attempt_timeout.as_millis(), 3_000);
+        assert_eq!(config.operation_timeout.as_millis(), 9_000);
+        let bad = StoreConfig::from_lookup(lookup(&[
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "5000"),
+            ("DYNAMODB_OPERATION_TIMEOUT_MS", "1000"),
+        ]));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "DYNAMODB_OPERATION_TIMEOUT_MS", .. })));
+        let junk = StoreConfig::from_lookup(lookup(&[
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "soon"),
+        ]));
+        assert!(matches!(junk, Err(ConfigError::Invalid { name: "DYNAMODB_ATTEMPT_TIMEOUT_MS", .. })));
     }
 
     #[test]

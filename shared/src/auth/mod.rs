@@ -7,6 +7,8 @@
 
 mod access;
 pub mod config;
+/// The development issuer and token minting (development tools, not in the functions).
+#[cfg(feature = "dev-tools")]
 pub mod dev;
 pub mod directory;
 pub mod jwks;

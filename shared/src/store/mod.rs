@@ -92,9 +92,19 @@ pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 }
 
 /// The SDK configuration the store's client is built from: region, credentials, endpoint and
-/// HTTP client set explicitly, so building it reads nothing from disk or the network.
+/// HTTP client set explicitly, so building it reads nothing from disk or the network; the
+/// SDK's standard retries (3 attempts) within the configured attempt and operation timeouts.
 pub fn client_config(config: &StoreConfig) -> aws_sdk_dynamodb::config::Builder {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(config.attempt_timeout.min(std::time::Duration::from_secs(2)))
+        .operation_attempt_timeout(config.attempt_timeout)
+        .operation_timeout(config.operation_timeout)
+        .build();
     let mut builder = aws_sdk_dynamodb::Config::builder()
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
         .http_client(aws_http_client())
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new(config.region.clone()))

@@ -120,6 +120,10 @@ pub struct Count {
 /// after `Limit`, so asking for only the page size would make many short round trips.
 const FILTERED_BATCH: usize = 500;
 
+/// Items one `Select=COUNT` call may read: short calls stay well inside the attempt
+/// timeout (DynamoDB itself stops each call at 1 MB).
+const COUNT_BATCH: usize = 2_000;
+
 /// Reads one page of `R`'s collection for the tenant, within the request's budget.
 pub async fn list<R: CollectionRecord>(
     store: &Store,
@@ -204,7 +208,7 @@ pub async fn count(
         let output = scope
             .query()
             .select(Select::Count)
-            .limit(left.min(i32::MAX as usize) as i32)
+            .limit(left.min(COUNT_BATCH) as i32)
             .set_exclusive_start_key(start)
             .send()
             .await
