@@ -2,13 +2,13 @@
 """Writes the sample Lambda events under events/ (see events/README.md).
 
 One API Gateway HTTP API (v2) event per route, as the deployed API sends them to the route's
-function, for the seed-42 tenant Northwind Traders; and the token placeholder of the REST API
-(v1) samples filled in. The token is a development service token, signed with the local
-development secret that `wrapper-sync serve` and the Lambda end-to-end tests use, valid for ten
-years; a deployed stack rejects it.
+function, for the seed-42 tenant Northwind Traders, and the REST API (v1) samples' token.
+Service tokens live at most an hour, so the committed files carry the placeholder
+`${SERVICE_TOKEN}`: replace it with a fresh token before invoking (the Lambda tests do).
 
+    python3 scripts/make-events.py              # the placeholder (what is committed)
     python3 scripts/make-events.py "$(cargo run -q -p wrapper-sync-cli -- token service \
-        --tenant 2c7d7dac-1dd6-4354-86a4-971df10ddb6a --ttl 315360000)"
+        --tenant 2c7d7dac-1dd6-4354-86a4-971df10ddb6a)"   # or a real token, for a local try
 """
 import json
 import pathlib
@@ -66,9 +66,9 @@ def http_api_event(stem, method, route, query, body, token):
 
 
 def main():
-    if len(sys.argv) != 2 or not re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", sys.argv[1]):
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and not re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", sys.argv[1])):
         sys.exit(__doc__)
-    token = sys.argv[1]
+    token = sys.argv[1] if len(sys.argv) == 2 else "${SERVICE_TOKEN}"
     root = pathlib.Path(__file__).resolve().parent.parent / "events"
     for function, stem, method, route, query, body in ROUTES:
         target = root / function / f"{stem}.http-api.json"

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use integration_tests::http::{pause, Bench, BenchOptions, Reply, A, B, PREVIOUS_SECRET, SECRET};
+use integration_tests::http::{
+    pause, service_keys, Bench, BenchOptions, Reply, A, AUDIENCE, B, PLATFORM_ORG, PREVIOUS_SECRET, SECRET,
+};
 use serde_json::{json, Value};
 use shared::auth::dev::{self, DevSigningKey};
 use shared::auth::jwks::JwksTiming;
@@ -152,58 +154,105 @@ async fn rs256_without_kid_is_rejected() {
 
 // ----- the key set ----------------------------------------------------------------------
 
+/// An API over the bench's table and issuer with its own key cache timing, and a GET of
+/// tenant A's profile with a given token.
+async fn api_with_timing(
+    bench: &Bench,
+    timing: JwksTiming,
+) -> impl Fn(String) -> futures::future::BoxFuture<'static, u16> {
+    let url = Bench::serve(&bench.store, &bench.issuer, &BenchOptions { timing, ..Default::default() }).await;
+    let client = bench.client.clone();
+    move |token: String| {
+        let (client, url) = (client.clone(), url.clone());
+        Box::pin(async move {
+            Reply::fetch(client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token)).await.status
+        })
+    }
+}
+
+fn made_up_kid_tokens(bench: &Bench) -> impl Fn(usize) -> String {
+    let stranger = DevSigningKey::generate().unwrap();
+    let claims = json!({ "iss": bench.issuer.url, "aud": AUDIENCE, "sub": "x", "org_code": A.1,
+        "exp": dev::now_seconds() + 300 });
+    move |n| stranger.sign_with_header(&json!({ "alg": "RS256", "kid": format!("made-up-{n}") }), &claims).unwrap()
+}
+
 #[tokio::test]
-async fn unknown_kid_refetches_once_then_401_and_a_burst_fetches_once_per_cooldown() {
+async fn unknown_kids_refetch_within_the_budget_and_a_burst_shares_one_fetch() {
     let bench = Bench::start().await;
     assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({}))).await.status, 200);
     assert_eq!(bench.issuer.fetches(), 1, "first token fetches the set; later ones use the cache");
     assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({}))).await.status, 200);
     assert_eq!(bench.issuer.fetches(), 1);
 
-    // A fresh process (its own cache): one unknown kid after the cooldown causes one refetch.
-    let timing = JwksTiming { cooldown: Duration::from_millis(300), ..JwksTiming::default() };
-    let url = Bench::serve(&bench.store, &bench.issuer, &BenchOptions { timing, ..Default::default() }).await;
-    let get = |token: String| {
-        let client = bench.client.clone();
-        let url = url.clone();
-        async move { Reply::fetch(client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token)).await.status }
-    };
+    // A fresh process (its own cache), with a budget of 3 and one more per minute.
+    let timing = JwksTiming { refetch_every: Duration::from_secs(60), ..JwksTiming::default() };
+    let get = api_with_timing(&bench, timing).await;
     assert_eq!(get(bench.kinde(Some(A.1), json!({}))).await, 200);
     let before = bench.issuer.fetches();
-    pause(350).await;
-    let stranger = DevSigningKey::generate().unwrap();
-    let claims = json!({ "iss": bench.issuer.url, "sub": "x", "org_code": A.1, "exp": dev::now_seconds() + 300 });
-    let unknown = |n: usize| {
-        stranger.sign_with_header(&json!({ "alg": "RS256", "kid": format!("made-up-{n}") }), &claims).unwrap()
-    };
+    let unknown = made_up_kid_tokens(&bench);
     assert_eq!(get(unknown(0)).await, 401);
     assert_eq!(bench.issuer.fetches(), before + 1, "exactly one refetch for the unknown kid");
 
-    // A burst of unknown kids within the cooldown fetches nothing more.
+    // 40 at once share their fetches (requests that waited for one use it); 40 one after
+    // another spend the rest of the budget only.
     let burst: Vec<_> = (1..=40).map(|n| tokio::spawn(get(unknown(n)))).collect();
     for task in burst {
         assert_eq!(task.await.unwrap(), 401);
     }
-    assert_eq!(bench.issuer.fetches(), before + 1, "no fetch per bogus token");
+    assert!(
+        bench.issuer.fetches() <= before + 3,
+        "a burst stays within the budget: {}",
+        bench.issuer.fetches() - before
+    );
+    for n in 41..=80 {
+        assert_eq!(get(unknown(n)).await, 401);
+    }
+    assert_eq!(bench.issuer.fetches(), before + 3, "the budget of 3 is spent, then nothing more is fetched");
 }
 
 #[tokio::test]
-async fn key_rotation_picks_up_a_new_kid() {
+async fn a_key_rotation_right_after_a_flood_of_made_up_kids_gets_through_within_the_budget() {
     let bench = Bench::start().await;
-    let timing = JwksTiming { cooldown: Duration::from_millis(200), ..JwksTiming::default() };
-    let url = Bench::serve(&bench.store, &bench.issuer, &BenchOptions { timing, ..Default::default() }).await;
-    let get = |token: String| {
-        let client = bench.client.clone();
-        let url = url.clone();
-        async move { Reply::fetch(client.get(format!("{url}/api/sync/tenants/{}", A.0)).bearer_auth(token)).await.status }
-    };
+    let every = Duration::from_millis(400);
+    let get = api_with_timing(&bench, JwksTiming { refetch_every: every, ..JwksTiming::default() }).await;
     assert_eq!(get(bench.kinde(Some(A.1), json!({}))).await, 200);
+    let unknown = made_up_kid_tokens(&bench);
+    let flood = bench.issuer.fetches();
+    for n in 0..60 {
+        assert_eq!(get(unknown(n)).await, 401);
+    }
+    let spent = bench.issuer.fetches() - flood;
+    assert!(spent <= 3 + 2, "a flood costs the burst and what refilled meanwhile: {spent}");
+
+    // The issuer rotates: a token of the new key must get in within one refill interval.
     let next = DevSigningKey::generate().unwrap();
     bench.issuer.publish(&[&bench.key, &next]);
-    pause(250).await;
-    let claims = json!({ "iss": bench.issuer.url, "sub": "x", "org_code": A.1, "exp": dev::now_seconds() + 300 });
-    assert_eq!(get(next.sign(&claims).unwrap()).await, 200, "the new kid is picked up");
+    let claims = json!({ "iss": bench.issuer.url, "aud": AUDIENCE, "sub": "x", "org_code": A.1,
+        "exp": dev::now_seconds() + 300 });
+    let token = next.sign(&claims).unwrap();
+    let rotated = std::time::Instant::now();
+    let mut status = get(token.clone()).await;
+    while status != 200 && rotated.elapsed() < every * 3 {
+        pause(50).await;
+        status = get(token.clone()).await;
+    }
+    assert_eq!(status, 200, "the new key was not accepted within {:?}", rotated.elapsed());
+    assert!(rotated.elapsed() <= every + Duration::from_millis(300), "took {:?}", rotated.elapsed());
     assert_eq!(get(bench.kinde(Some(A.1), json!({}))).await, 200, "the old key still works while published");
+}
+
+#[tokio::test]
+async fn a_key_set_over_64_kib_is_refused() {
+    let bench = Bench::start().await;
+    let mut document = dev::jwk_set(&[&bench.key]);
+    document["padding"] = json!("x".repeat(shared::auth::jwks::MAX_BODY_BYTES));
+    bench.issuer.publish_document(document);
+    assert!(bench.issuer.body_len() > shared::auth::jwks::MAX_BODY_BYTES, "{}", bench.issuer.body_len());
+    let reply = on_a(&bench, &bench.kinde(Some(A.1), json!({}))).await;
+    assert_eq!(reply.status, 503, "no key set could be used: {}", reply.text);
+    bench.issuer.publish(&[&bench.key]);
+    pause(50).await;
 }
 
 #[tokio::test]
@@ -264,12 +313,41 @@ async fn wrong_iss_is_rejected() {
 }
 
 #[tokio::test]
-async fn wrong_aud_is_rejected() {
-    let bench = Bench::with(BenchOptions { audience: Some("app-sync-api".into()), ..Default::default() }).await;
+async fn a_kinde_token_without_the_audience_is_rejected() {
+    let bench = Bench::start().await;
     assert_invalid_token(&on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": "another-api" }))).await);
-    assert_invalid_token(&on_a(&bench, &bench.kinde(Some(A.1), json!({}))).await);
-    assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": "app-sync-api" }))).await.status, 200);
-    assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": ["x", "app-sync-api"] }))).await.status, 200);
+    assert_invalid_token(&on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": null }))).await);
+    assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": AUDIENCE }))).await.status, 200);
+    assert_eq!(on_a(&bench, &bench.kinde(Some(A.1), json!({ "aud": ["x", AUDIENCE] }))).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_member_without_the_required_permission_is_403() {
+    let options = BenchOptions { required_permission: Some("app-sync:read".into()), ..Default::default() };
+    let bench = Bench::with(options).await;
+    let without = on_a(&bench, &bench.kinde(Some(A.1), json!({ "permissions": ["crm:read"] }))).await;
+    assert_eq!(without.status, 403, "{}", without.text);
+    assert_eq!(without.body["code"], "TENANT_ACCESS_DENIED");
+    let with = bench.kinde(Some(A.1), json!({ "permissions": ["app-sync:read"] }));
+    assert_eq!(on_a(&bench, &with).await.status, 200);
+    // Service tokens are not members: the setting does not concern them.
+    assert_eq!(on_a(&bench, &bench.service(Some(A.0), json!({}))).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_platform_permission_from_another_org_is_not_platform_wide() {
+    let bench = Bench::start().await;
+    let platform = json!({ "permissions": ["platform:all_tenants"] });
+    // A member of tenant A claiming the platform permission sees tenant A only.
+    let member = bench.kinde(Some(A.1), platform.clone());
+    assert_eq!(on_a(&bench, &member).await.status, 200);
+    assert_eq!(bench.get(&tenant_path(B.0), Some(&member)).await.status, 403);
+    // The same permission in a token of the platform org is platform-wide.
+    let admin = bench.kinde(Some(PLATFORM_ORG), platform);
+    assert_eq!(bench.get(&tenant_path(B.0), Some(&admin)).await.status, 200);
+    assert_eq!(on_a(&bench, &admin).await.status, 200);
+    // A platform-org token without the permission is not.
+    assert_eq!(bench.get(&tenant_path(B.0), Some(&bench.kinde(Some(PLATFORM_ORG), json!({})))).await.status, 403);
 }
 
 // ----- service tokens -------------------------------------------------------------------
@@ -281,12 +359,63 @@ async fn service_token_without_exp_is_rejected() {
 }
 
 #[tokio::test]
-async fn service_not_allowed_is_rejected() {
+async fn a_service_token_without_iat_is_rejected() {
+    let bench = Bench::start().await;
+    assert_invalid_token(&on_a(&bench, &bench.service(Some(A.0), json!({ "iat": null }))).await);
+    let future = dev::now_seconds() + 600;
+    assert_invalid_token(&on_a(&bench, &bench.service(Some(A.0), json!({ "iat": future, "exp": future + 60 }))).await);
+}
+
+#[tokio::test]
+async fn a_service_token_living_longer_than_the_maximum_is_rejected() {
+    let bench = Bench::start().await;
+    let now = dev::now_seconds();
+    let year_3000 = 32_503_680_000i64;
+    for (iat, exp) in [(now, year_3000), (now, now + 3_601), (now - 7_200, now + 60)] {
+        assert_invalid_token(&on_a(&bench, &bench.service(Some(A.0), json!({ "iat": iat, "exp": exp }))).await);
+    }
+    assert_eq!(on_a(&bench, &bench.service(Some(A.0), json!({ "iat": now, "exp": now + 3_600 }))).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_signed_with_service_a_s_key_but_naming_service_b_is_rejected() {
+    let bench = Bench::start().await;
+    let now = dev::now_seconds();
+    let claims = |service: &str| json!({ "type": "service_token", "service": service, "tenant_id": A.0, "iat": now, "exp": now + 300 });
+    // crm's key, naming hr (which the API knows) and wrapper (the platform service).
+    for named in ["hr", "wrapper"] {
+        let forged = service_keys().sign("crm", &claims(named)).unwrap();
+        assert_invalid_token(&on_a(&bench, &forged).await);
+    }
+    // crm's key with the kid of hr's key.
+    let header = json!({ "alg": "EdDSA", "kid": service_keys().kid("hr").unwrap() });
+    let forged = service_keys().sign_with_header("crm", &header, &claims("hr")).unwrap();
+    assert_invalid_token(&on_a(&bench, &forged).await);
+    // A key the API does not know at all, even naming a configured service.
+    let stranger = dev::DevServiceKeys::generate().unwrap();
+    assert_invalid_token(&on_a(&bench, &stranger.sign("crm", &claims("crm")).unwrap()).await);
+    // Each service's own key works.
+    for service in ["crm", "hr"] {
+        assert_eq!(on_a(&bench, &service_keys().sign(service, &claims(service)).unwrap()).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_platform_claim_from_a_non_platform_service_is_not_platform_wide() {
+    let bench = Bench::start().await;
+    let claimed = bench.service(None, json!({ "service": "crm", "permissions": ["platform:all_tenants"] }));
+    assert_eq!(on_a(&bench, &claimed).await.status, 403);
+    assert_eq!(bench.get(&tenant_path(B.0), Some(&claimed)).await.status, 403);
+    assert_eq!(on_a(&bench, &bench.platform()).await.status, 200, "the platform service is granted it");
+}
+
+#[tokio::test]
+async fn service_not_configured_is_rejected() {
     let bench = Bench::start().await;
     for service in ["billing", "CRM", " crm", ""] {
         assert_invalid_token(&on_a(&bench, &bench.service(Some(A.0), json!({ "service": service }))).await);
     }
-    for service in ["hr", "wrapper", "affiliate_connect"] {
+    for service in ["hr", "wrapper"] {
         assert_eq!(on_a(&bench, &bench.service(Some(A.0), json!({ "service": service }))).await.status, 200);
     }
 }
@@ -300,20 +429,37 @@ async fn type_not_service_token_is_rejected() {
 }
 
 #[tokio::test]
-async fn wrong_secret_is_rejected() {
+async fn shared_secret_tokens_are_rejected_unless_the_deprecated_mode_is_on() {
     let bench = Bench::start().await;
-    let claims =
-        json!({ "type": "service_token", "service": "crm", "exp": dev::now_seconds() + 300, "tenant_id": A.0 });
-    let token = dev::sign_service_token(&claims, b"some-other-secret-0123456789abcdef", jsonwebtoken::Algorithm::HS256)
-        .unwrap();
+    assert_invalid_token(&on_a(&bench, &bench.shared_secret_token(Some(A.0), json!({}), SECRET)).await);
+    let compat = Bench::with(BenchOptions { shared_secret: true, ..Default::default() }).await;
+    assert_eq!(on_a(&compat, &compat.shared_secret_token(Some(A.0), json!({}), SECRET)).await.status, 200);
+    // The same claim rules hold in that mode: a lifetime over the maximum, or no iat, fails.
+    let now = dev::now_seconds();
+    let long = compat.shared_secret_token(Some(A.0), json!({ "exp": now + 86_400 }), SECRET);
+    assert_invalid_token(&on_a(&compat, &long).await);
+    assert_invalid_token(&on_a(&compat, &compat.shared_secret_token(Some(A.0), json!({ "iat": null }), SECRET)).await);
+    // ... and the secret can still not make a token platform-wide.
+    let platform = compat.shared_secret_token(
+        None,
+        json!({ "service": "wrapper", "permissions": ["platform:all_tenants"] }),
+        SECRET,
+    );
+    assert_eq!(on_a(&compat, &platform).await.status, 403);
+}
+
+#[tokio::test]
+async fn wrong_secret_is_rejected_in_the_deprecated_mode() {
+    let bench = Bench::with(BenchOptions { shared_secret: true, ..Default::default() }).await;
+    let token = bench.shared_secret_token(Some(A.0), json!({}), "some-other-secret-0123456789abcdef");
     assert_invalid_token(&on_a(&bench, &token).await);
 }
 
 #[tokio::test]
-async fn hs384_and_hs512_service_tokens_are_accepted() {
-    let bench = Bench::start().await;
-    let claims =
-        json!({ "type": "service_token", "service": "crm", "exp": dev::now_seconds() + 300, "tenant_id": A.0 });
+async fn hs384_and_hs512_service_tokens_are_accepted_in_the_deprecated_mode() {
+    let bench = Bench::with(BenchOptions { shared_secret: true, ..Default::default() }).await;
+    let now = dev::now_seconds();
+    let claims = json!({ "type": "service_token", "service": "crm", "iat": now, "exp": now + 300, "tenant_id": A.0 });
     for algorithm in [jsonwebtoken::Algorithm::HS384, jsonwebtoken::Algorithm::HS512] {
         let token = dev::sign_service_token(&claims, SECRET.as_bytes(), algorithm).unwrap();
         assert_eq!(on_a(&bench, &token).await.status, 200);
@@ -322,15 +468,32 @@ async fn hs384_and_hs512_service_tokens_are_accepted() {
 
 #[tokio::test]
 async fn previous_secret_is_accepted_while_configured_and_rejected_after() {
-    let claims =
-        json!({ "type": "service_token", "service": "crm", "exp": dev::now_seconds() + 300, "tenant_id": A.0 });
-    let old = dev::sign_service_token(&claims, PREVIOUS_SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256).unwrap();
-    let rotating =
-        Bench::with(BenchOptions { previous_secret: Some(PREVIOUS_SECRET.into()), ..Default::default() }).await;
+    let options =
+        BenchOptions { shared_secret: true, previous_secret: Some(PREVIOUS_SECRET.into()), ..Default::default() };
+    let rotating = Bench::with(options).await;
+    let old = rotating.shared_secret_token(Some(A.0), json!({}), PREVIOUS_SECRET);
     assert_eq!(on_a(&rotating, &old).await.status, 200);
-    assert_eq!(on_a(&rotating, &rotating.service(Some(A.0), json!({}))).await.status, 200);
-    let rotated = Bench::start().await;
+    assert_eq!(on_a(&rotating, &rotating.shared_secret_token(Some(A.0), json!({}), SECRET)).await.status, 200);
+    let rotated = Bench::with(BenchOptions { shared_secret: true, ..Default::default() }).await;
     assert_invalid_token(&on_a(&rotated, &old).await);
+}
+
+#[tokio::test]
+async fn a_service_key_is_rotated_by_listing_two_keys() {
+    // The service's configuration lists its old and new keys during the rotation; tokens
+    // of both verify, each under its own kid.
+    let old = dev::DevServiceKeys::generate().unwrap();
+    let new = dev::DevServiceKeys::generate().unwrap();
+    let mut keys = vec![old.jwk("crm").unwrap(), new.jwk("crm").unwrap()];
+    let config = json!({ "crm": { "keys": keys.clone() } }).to_string();
+    let credentials = shared::auth::services::ServiceCredentials::parse(&config).unwrap();
+    for signer in [&old, &new] {
+        let key = credentials.key(&signer.kid("crm").unwrap()).expect("both kids are known");
+        assert_eq!(key.service, "crm");
+    }
+    keys.remove(0);
+    let rotated = shared::auth::services::ServiceCredentials::parse(&json!({ "crm": { "keys": keys } }).to_string());
+    assert!(rotated.unwrap().key(&old.kid("crm").unwrap()).is_none(), "the withdrawn key is gone");
 }
 
 #[tokio::test]
@@ -406,7 +569,7 @@ async fn kinde_token_without_org_code_is_403() {
 #[tokio::test]
 async fn platform_token_on_b_is_200_and_on_an_unknown_tenant_404() {
     let bench = Bench::start().await;
-    let kinde_admin = bench.kinde(None, json!({ "permissions": ["platform:all_tenants"] }));
+    let kinde_admin = bench.kinde(Some(PLATFORM_ORG), json!({ "permissions": ["platform:all_tenants"] }));
     for token in [bench.platform(), kinde_admin] {
         for path in [B.0, B.1] {
             assert_eq!(bench.get(&tenant_path(path), Some(&token)).await.status, 200);
@@ -488,22 +651,19 @@ async fn development_tokens_work_for_their_tenant_only() {
     let bench = Bench::start().await;
     let spec =
         ServiceTokenSpec { service: "crm".into(), tenant: Some(A.1.into()), ttl_seconds: 60, ..Default::default() };
-    let service =
-        dev::sign_service_token(&dev::service_claims(&spec), SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256)
-            .unwrap();
+    let service = service_keys().sign("crm", &dev::service_claims(&spec)).unwrap();
     assert_eq!(on_a(&bench, &service).await.status, 200);
     assert_eq!(bench.get(&tenant_path(B.0), Some(&service)).await.status, 403);
 
     let spec = ServiceTokenSpec { service: "wrapper".into(), all_tenants: true, ttl_seconds: 60, ..Default::default() };
-    let platform =
-        dev::sign_service_token(&dev::service_claims(&spec), SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256)
-            .unwrap();
+    let platform = service_keys().sign("wrapper", &dev::service_claims(&spec)).unwrap();
     assert_eq!(bench.get(&tenant_path(B.0), Some(&platform)).await.status, 200);
 
     let spec = KindeTokenSpec {
         issuer: format!("{}/", bench.issuer.url),
         org_code: Some(A.1.into()),
         subject: "kp_dev".into(),
+        audience: Some(AUDIENCE.into()),
         ttl_seconds: 60,
         ..Default::default()
     };

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::contract;
-use integration_tests::http::{bench_key, pause, Reply, TestIssuer};
+use integration_tests::http::{bench_key, pause, service_keys, Reply, TestIssuer};
 use serde_json::{json, Value};
 use shared::auth::dev;
 use shared::store::Store;
@@ -96,11 +96,13 @@ impl Drop for Watch {
 }
 
 fn env_file(store: &Store, issuer: &str) -> EnvFile {
+    let services = service_keys().config(&dev::DEV_SERVICES).unwrap();
     let lines = [
         format!("TABLE_NAME={}", store.table()),
         format!("DYNAMODB_ENDPOINT={}", integration_tests::endpoint()),
         format!("KINDE_ISSUER_URL={issuer}"),
-        format!("SERVICE_TOKEN_SECRET={}", dev::DEV_SERVICE_SECRET),
+        format!("KINDE_AUDIENCE={}", dev::DEV_KINDE_AUDIENCE),
+        format!("SERVICE_KEYS={services}"),
         format!("CURSOR_SIGNING_KEY={}", dev::DEV_CURSOR_KEY),
         "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".to_owned(),
         "RUST_LOG=warn".to_owned(),
@@ -108,7 +110,16 @@ fn env_file(store: &Store, issuer: &str) -> EnvFile {
     EnvFile::write(&lines.join("\n"))
 }
 
-/// The env file cargo lambda reads, removed when dropped.
+/// A crm service token for Northwind, signed with the test's development service keys.
+fn northwind_token() -> String {
+    let now = dev::now_seconds();
+    let claims =
+        json!({ "type": "service_token", "service": "crm", "tenant_id": NORTHWIND, "iat": now, "exp": now + 600 });
+    service_keys().sign("crm", &claims).unwrap()
+}
+
+/// A temporary file (the env file cargo lambda reads, or an event with its token filled
+/// in), removed when dropped.
 struct EnvFile(PathBuf);
 
 impl EnvFile {
@@ -181,12 +192,15 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
     let watch = Watch::start(&env.0);
     watch.ready().await;
 
-    // API functions: every event file, as it is.
+    // API functions: every event file, with a fresh token for the placeholder.
+    let token = northwind_token();
     let mut api_events = 0;
     for function in &FUNCTIONS[..4] {
         for file in event_files(function) {
-            let event: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            let answer = watch.invoke(function, &file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let text = std::fs::read_to_string(&file).unwrap().replace("${SERVICE_TOKEN}", &token);
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let filled = EnvFile::write(&text);
+            let answer = watch.invoke(function, &filled.0).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             check_api_answer(&file, &event, &answer);
             api_events += 1;
         }
@@ -197,16 +211,10 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
 
     // HTTP through the function-URL emulation, with real tokens.
     let client = reqwest::Client::new();
-    let service = dev::sign_service_token(
-        &json!({ "type": "service_token", "service": "crm", "tenant_id": NORTHWIND, "exp": dev::now_seconds() + 300 }),
-        dev::DEV_SERVICE_SECRET.as_bytes(),
-        jsonwebtoken::Algorithm::HS256,
-    )
-    .unwrap();
+    let service = northwind_token();
     let kinde = key
-        .sign(
-            &json!({ "iss": issuer.url, "sub": "kp_e2e", "org_code": NORTHWIND_ORG, "exp": dev::now_seconds() + 300 }),
-        )
+        .sign(&json!({ "iss": issuer.url, "aud": dev::DEV_KINDE_AUDIENCE, "sub": "kp_e2e", "org_code": NORTHWIND_ORG,
+            "exp": dev::now_seconds() + 300 }))
         .unwrap();
     let users = format!("{}/api/sync/tenants/{NORTHWIND}/users?limit=50", watch.url("tenants-api"));
     let first = Reply::fetch(client.get(&users).bearer_auth(&service)).await;

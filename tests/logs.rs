@@ -25,11 +25,12 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
     tracing::subscriber::set_global_default(subscriber).expect("this binary's only subscriber");
 
-    let bench = Bench::start().await;
+    let bench = Bench::with(BenchOptions { shared_secret: true, ..Default::default() }).await;
     let tokens = [
         bench.kinde(Some(A.1), json!({})),
         bench.service(Some(A.0), json!({})),
         bench.service(Some(B.0), json!({})),
+        bench.shared_secret_token(Some(A.0), json!({}), SECRET),
         bench.kinde(Some(A.1), json!({ "exp": dev::now_seconds() - 500 })),
         "Bearer.garbage.token".to_owned(),
     ];
@@ -44,5 +45,6 @@ async fn tokens_and_secrets_never_reach_the_logs() {
         }
     }
     assert!(!logs.contains(SECRET));
-    assert!(!format!("{:?}", auth_config(&bench.issuer.url, &BenchOptions::default())).contains(SECRET));
+    let options = BenchOptions { shared_secret: true, ..Default::default() };
+    assert!(!format!("{:?}", auth_config(&bench.issuer.url, &options)).contains(SECRET));
 }

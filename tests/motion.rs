@@ -340,7 +340,7 @@ async fn an_idempotency_key_is_usable_again_once_expired() {
     assert_eq!(first.status, 200, "{}", first.text);
     // Make the key 25 hours old: DynamoDB's TTL sweeper may leave such an item for days.
     let principal_sk = idempotency_items(&bench.store).await;
-    assert_eq!(principal_sk, vec![shared::sync::record::idempotency_sk("crm", "key-1")]);
+    assert_eq!(principal_sk, vec![shared::sync::record::idempotency_sk("wrapper", "key-1")]);
     let old = shared::time::Timestamp::now().plus_millis(-25 * 3_600_000);
     bench
         .store

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use shared::auth::config::AuthConfig;
-use shared::auth::dev::{self, DevSigningKey};
+use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
 use shared::auth::Authenticator;
 use shared::config::StoreConfig;
 use shared::pagination::CursorCodec;
@@ -23,6 +23,8 @@ pub struct Fixture {
     pub issuer: String,
     /// The issuer's signing key.
     pub key: DevSigningKey,
+    /// The calling services' keys.
+    pub service_keys: DevServiceKeys,
 }
 
 /// A store configuration for a new table named `name` at `DYNAMODB_ENDPOINT`.
@@ -81,7 +83,7 @@ impl Fixture {
     pub async fn over(config: StoreConfig, data: SeedData) -> anyhow::Result<Self> {
         let key = DevSigningKey::generate()?;
         let issuer = serve_jwks(&key).await?;
-        Ok(Fixture { config, data, issuer, key })
+        Ok(Fixture { config, data, issuer, key, service_keys: DevServiceKeys::generate()? })
     }
 
     /// The tenant the scale flags added, or the first demo tenant.
@@ -89,17 +91,18 @@ impl Fixture {
         self.data.tenants.last().expect("at least one tenant")
     }
 
-    /// A service token for the tenant, signed with the development secret.
+    /// A service token of `crm` for the tenant, signed with crm's development key.
     pub fn service_token(&self) -> anyhow::Result<String> {
+        let now = dev::now_seconds();
         let claims = json!({ "type": "service_token", "service": "crm",
-            "tenant_id": self.tenant().tenant.tenant_id, "exp": dev::now_seconds() + 3600 });
-        Ok(dev::sign_service_token(&claims, dev::DEV_SERVICE_SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256)?)
+            "tenant_id": self.tenant().tenant.tenant_id, "iat": now, "exp": now + 3600 });
+        Ok(self.service_keys.sign("crm", &claims)?)
     }
 
     /// A Kinde-style token for the tenant's org, signed by the issuer's key.
     pub fn kinde_token(&self) -> anyhow::Result<String> {
-        let claims = json!({ "iss": self.issuer, "sub": "kp_bench", "org_code": self.tenant().tenant.kinde_org_id,
-            "exp": dev::now_seconds() + 3600 });
+        let claims = json!({ "iss": self.issuer, "aud": dev::DEV_KINDE_AUDIENCE, "sub": "kp_bench",
+            "org_code": self.tenant().tenant.kinde_org_id, "exp": dev::now_seconds() + 3600 });
         Ok(self.key.sign(&claims)?)
     }
 
@@ -112,7 +115,8 @@ impl Fixture {
             ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
             ("KINDE_ISSUER_URL", self.issuer.clone()),
-            ("SERVICE_TOKEN_SECRET", dev::DEV_SERVICE_SECRET.to_owned()),
+            ("KINDE_AUDIENCE", dev::DEV_KINDE_AUDIENCE.to_owned()),
+            ("SERVICE_KEYS", self.service_keys.config(&dev::DEV_SERVICES).unwrap_or_default()),
             ("CURSOR_SIGNING_KEY", dev::DEV_CURSOR_KEY.to_owned()),
             ("RUST_LOG", "warn".to_owned()),
         ]

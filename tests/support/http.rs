@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use shared::api::{self, AppState};
 use shared::auth::config::AuthConfig;
-use shared::auth::dev::{self, DevSigningKey};
+use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
 use shared::auth::jwks::{JwksCache, JwksTiming};
 use shared::auth::Authenticator;
 use shared::pagination::{CursorCodec, SigningKey};
@@ -20,10 +20,16 @@ use shared::store::Store;
 
 use crate::{fresh_store, tenant, writer};
 
-/// Service-token secret of the bench.
+/// Shared service-token secret of the bench's deprecated shared-secret mode.
 pub const SECRET: &str = "bench-service-secret-0123456789abcdef";
-/// A previous secret, accepted when the bench is built with it.
+/// A previous shared secret, accepted when the bench is built with it.
 pub const PREVIOUS_SECRET: &str = "bench-previous-secret-0123456789abcdef";
+/// `KINDE_AUDIENCE` of the bench; Kinde tokens carry it unless a test says otherwise.
+pub const AUDIENCE: &str = "https://app-sync.bench.test";
+/// `KINDE_PLATFORM_ORG_CODE` of the bench.
+pub const PLATFORM_ORG: &str = "org_platform";
+/// The calling services of the bench and their grants.
+pub const SERVICES: [(&str, &[&str]); 3] = [("crm", &[]), ("hr", &[]), ("wrapper", &["platform", "write"])];
 /// Cursor signing key of the bench.
 pub const CURSOR_KEY: &str = "bench-cursor-signing-key-0123456789abcdef";
 /// Tenant A: id and Kinde org code.
@@ -74,6 +80,16 @@ impl TestIssuer {
         *self.keys.lock().unwrap() = dev::jwk_set(keys);
     }
 
+    /// Publishes an arbitrary document instead of a key set.
+    pub fn publish_document(&self, document: Value) {
+        *self.keys.lock().unwrap() = document;
+    }
+
+    /// The size of the document served now, in bytes.
+    pub fn body_len(&self) -> usize {
+        self.keys.lock().unwrap().to_string().len()
+    }
+
     /// Makes the endpoint answer 503 (`true`) or serve keys again.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
@@ -98,10 +114,12 @@ pub async fn serve_loopback(app: Router) -> String {
 /// How to build the bench.
 #[derive(Clone, Default)]
 pub struct BenchOptions {
-    /// `KINDE_AUDIENCE`.
-    pub audience: Option<String>,
-    /// `SERVICE_TOKEN_SECRET_PREVIOUS`.
+    /// Enables the deprecated shared-secret mode with [`SECRET`].
+    pub shared_secret: bool,
+    /// `SERVICE_TOKEN_SECRET_PREVIOUS` (shared-secret mode).
     pub previous_secret: Option<String>,
+    /// `KINDE_REQUIRED_PERMISSION`.
+    pub required_permission: Option<String>,
     /// Key cache timing.
     pub timing: JwksTiming,
     /// Variables the sync launcher and event publisher are built from
@@ -127,6 +145,12 @@ pub struct Bench {
 pub fn bench_key() -> Arc<DevSigningKey> {
     static KEY: std::sync::OnceLock<Arc<DevSigningKey>> = std::sync::OnceLock::new();
     KEY.get_or_init(|| Arc::new(DevSigningKey::generate().expect("key generation"))).clone()
+}
+
+/// The calling services' keys of the bench (one set per test binary).
+pub fn service_keys() -> &'static DevServiceKeys {
+    static KEYS: std::sync::OnceLock<DevServiceKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| DevServiceKeys::generate().expect("seed generation"))
 }
 
 impl Bench {
@@ -179,9 +203,11 @@ impl Bench {
         api::serve(api::all_routes(), state)
     }
 
-    /// A Kinde token for `org_code` (or none), with `extra` claims merged over the defaults.
+    /// A Kinde token for `org_code` (or none), with `extra` claims merged over the defaults
+    /// (which include the bench's audience).
     pub fn kinde(&self, org_code: Option<&str>, extra: Value) -> String {
-        let mut claims = json!({ "iss": self.issuer.url, "sub": "kp_user_1", "exp": dev::now_seconds() + 300 });
+        let mut claims =
+            json!({ "iss": self.issuer.url, "aud": AUDIENCE, "sub": "kp_user_1", "exp": dev::now_seconds() + 300 });
         if let Some(org) = org_code {
             claims["org_code"] = json!(org);
         }
@@ -189,19 +215,25 @@ impl Bench {
         self.key.sign(&claims).unwrap()
     }
 
-    /// A service token for `service`, scoped by `tenant_id` when given, with `extra` claims.
+    /// A service token of `crm` (or the `service` in `extra`), scoped by `tenant_id` when
+    /// given, with `extra` claims merged over the defaults. It is signed with the key of the
+    /// service it names when the bench has one, else with `crm`'s.
     pub fn service(&self, tenant_id: Option<&str>, extra: Value) -> String {
-        let mut claims = json!({ "type": "service_token", "service": "crm", "exp": dev::now_seconds() + 300 });
-        if let Some(tenant) = tenant_id {
-            claims["tenant_id"] = json!(tenant);
-        }
-        merge(&mut claims, extra);
-        dev::sign_service_token(&claims, SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256).unwrap()
+        let claims = service_claims(tenant_id, extra);
+        let named = claims["service"].as_str().unwrap_or("crm");
+        let signer = if SERVICES.iter().any(|(s, _)| *s == named) { named } else { "crm" };
+        service_keys().sign(signer, &claims).unwrap()
     }
 
-    /// A platform-wide service token.
+    /// A token in the deprecated shared-secret mode (HS256 under `secret`).
+    pub fn shared_secret_token(&self, tenant_id: Option<&str>, extra: Value, secret: &str) -> String {
+        dev::sign_service_token(&service_claims(tenant_id, extra), secret.as_bytes(), jsonwebtoken::Algorithm::HS256)
+            .unwrap()
+    }
+
+    /// A platform-wide service token (of `wrapper`, the one service granted `platform`).
     pub fn platform(&self) -> String {
-        self.service(None, json!({ "permissions": ["platform:all_tenants"] }))
+        self.service(None, json!({ "service": "wrapper", "permissions": ["platform:all_tenants"] }))
     }
 
     /// GET `path` (relative to the canonical base path) with an optional bearer token.
@@ -230,6 +262,18 @@ impl Bench {
     }
 }
 
+/// Service-token claims: `type`, `service` (`crm`), `iat` now, `exp` in 5 minutes, the
+/// tenant, then `extra` (a `null` member removes the default).
+fn service_claims(tenant_id: Option<&str>, extra: Value) -> Value {
+    let now = dev::now_seconds();
+    let mut claims = json!({ "type": "service_token", "service": "crm", "iat": now, "exp": now + 300 });
+    if let Some(tenant) = tenant_id {
+        claims["tenant_id"] = json!(tenant);
+    }
+    merge(&mut claims, extra);
+    claims
+}
+
 fn merge(claims: &mut Value, extra: Value) {
     if let (Some(target), Value::Object(extra)) = (claims.as_object_mut(), extra) {
         for (name, value) in extra {
@@ -246,11 +290,16 @@ fn merge(claims: &mut Value, extra: Value) {
 pub fn auth_config(issuer: &str, options: &BenchOptions) -> AuthConfig {
     let issuer = issuer.to_owned();
     let options = options.clone();
+    let services = service_keys().config(&SERVICES).expect("service keys");
     AuthConfig::from_lookup(move |name| match name {
         "KINDE_ISSUER_URL" => Some(issuer.clone()),
-        "SERVICE_TOKEN_SECRET" => Some(SECRET.to_owned()),
+        "KINDE_AUDIENCE" => Some(AUDIENCE.to_owned()),
+        "KINDE_PLATFORM_ORG_CODE" => Some(PLATFORM_ORG.to_owned()),
+        "KINDE_REQUIRED_PERMISSION" => options.required_permission.clone(),
+        "SERVICE_KEYS" => Some(services.clone()),
+        "SERVICE_TOKEN_HMAC_COMPAT" => options.shared_secret.then(|| "true".to_owned()),
+        "SERVICE_TOKEN_SECRET" => options.shared_secret.then(|| SECRET.to_owned()),
         "SERVICE_TOKEN_SECRET_PREVIOUS" => options.previous_secret.clone(),
-        "KINDE_AUDIENCE" => options.audience.clone(),
         _ => None,
     })
     .expect("bench auth config is valid")

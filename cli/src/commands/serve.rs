@@ -6,14 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use shared::auth::dev::{self, DevSigningKey};
+use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
 
-use super::token::DEFAULT_KEY_PATH;
+use super::token::{DEFAULT_KEY_PATH, DEFAULT_SERVICE_SEED_PATH};
 
-/// Development-only defaults, used when the variable is not set. A deployed function has
-/// no defaults for these: it refuses to start without them.
-pub const LOCAL_SERVICE_SECRET: &str = shared::auth::dev::DEV_SERVICE_SECRET;
-/// Cursor signing key used locally when `CURSOR_SIGNING_KEY` is unset.
+/// Cursor signing key used locally when `CURSOR_SIGNING_KEY` is unset. A deployed function
+/// has no defaults for its secrets: it refuses to start without them.
 pub const LOCAL_CURSOR_KEY: &str = shared::auth::dev::DEV_CURSOR_KEY;
 
 /// Options of `serve`.
@@ -25,19 +23,25 @@ pub struct ServeArgs {
     /// The development key whose JWK set is served.
     #[arg(long, env = "DEV_ISSUER_KEY", default_value = DEFAULT_KEY_PATH)]
     key: PathBuf,
+    /// The seed of the development service keys the local services sign with.
+    #[arg(long, env = "DEV_SERVICE_KEYS", default_value = DEFAULT_SERVICE_SEED_PATH)]
+    service_keys: PathBuf,
 }
 
 /// Serves every route until stopped.
 pub async fn run(table: &str, endpoint: Option<&str>, args: ServeArgs) -> anyhow::Result<()> {
     shared::runtime::init_logging();
     let issuer = format!("http://127.0.0.1:{}", args.port);
+    let services = DevServiceKeys::load_or_create(&args.service_keys)?.config(&dev::DEV_SERVICES)?;
     let lookup = |name: &str| -> Option<String> {
         let set = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         match name {
             "TABLE_NAME" => Some(table.to_owned()),
             "DYNAMODB_ENDPOINT" => endpoint.map(str::to_owned).or(set),
             "KINDE_ISSUER_URL" => set.or_else(|| Some(issuer.clone())),
-            "SERVICE_TOKEN_SECRET" => set.or_else(|| Some(LOCAL_SERVICE_SECRET.to_owned())),
+            "KINDE_AUDIENCE" => set.or_else(|| Some(dev::DEV_KINDE_AUDIENCE.to_owned())),
+            "KINDE_PLATFORM_ORG_CODE" => set.or_else(|| Some(dev::DEV_PLATFORM_ORG.to_owned())),
+            "SERVICE_KEYS" => set.or_else(|| Some(services.clone())),
             "CURSOR_SIGNING_KEY" => set.or_else(|| Some(LOCAL_CURSOR_KEY.to_owned())),
             _ => set,
         }

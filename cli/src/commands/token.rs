@@ -4,17 +4,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use shared::auth::dev::{self, DevSigningKey, KindeTokenSpec, ServiceTokenSpec};
+use shared::auth::dev::{self, DevServiceKeys, DevSigningKey, KindeTokenSpec, ServiceTokenSpec};
 
 /// Where the development RSA key lives unless `--key` says otherwise.
 pub const DEFAULT_KEY_PATH: &str = ".local/dev-issuer/rs256.pk8";
+/// Where the seed of the development service keys lives unless `--service-keys` says otherwise.
+pub const DEFAULT_SERVICE_SEED_PATH: &str = ".local/dev-issuer/service-keys.seed";
 /// The local issuer URL unless `KINDE_ISSUER_URL` says otherwise.
 pub const DEFAULT_LOCAL_ISSUER: &str = "http://127.0.0.1:3000";
 
 /// Which kind of token to mint.
 #[derive(Subcommand)]
 pub enum TokenKind {
-    /// A service token signed with SERVICE_TOKEN_SECRET.
+    /// A service token signed with the service's development Ed25519 key (or, with
+    /// `--hmac`, a token of the deprecated shared-secret mode).
     Service(ServiceArgs),
     /// A Kinde-style access token signed by the local development key.
     Kinde(KindeArgs),
@@ -23,28 +26,40 @@ pub enum TokenKind {
 /// Options of `token service`.
 #[derive(Args)]
 pub struct ServiceArgs {
-    /// `service` claim (must be in the API's ALLOWED_SERVICE_TOKENS).
-    #[arg(long, default_value = "crm")]
-    service: String,
+    /// `service` claim: `crm` by default, `wrapper` (the platform service) with
+    /// `--all-tenants` or `--write`.
+    #[arg(long)]
+    service: Option<String>,
     /// Tenant id or Kinde org code the token is scoped to.
     #[arg(long, conflicts_with = "all_tenants")]
     tenant: Option<String>,
-    /// Platform-wide token (no tenant, `platform:all_tenants`).
+    /// Platform-wide token (no tenant, `platform:all_tenants`; only services granted
+    /// `platform` get it).
     #[arg(long)]
     all_tenants: bool,
-    /// Lifetime in seconds.
+    /// Adds `platform:write` (only services granted `write` get it).
+    #[arg(long)]
+    write: bool,
+    /// Lifetime in seconds (the API accepts at most SERVICE_TOKEN_MAX_LIFETIME_SECONDS).
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
-    /// The secret (at least 32 bytes); the API must be configured with the same one. The
-    /// default is the local server's development secret.
-    #[arg(long, env = "SERVICE_TOKEN_SECRET", hide_env_values = true, default_value = super::serve::LOCAL_SERVICE_SECRET)]
+    /// The seed of the development service keys (created on first use; the local server
+    /// reads the same file).
+    #[arg(long, env = "DEV_SERVICE_KEYS", default_value = DEFAULT_SERVICE_SEED_PATH)]
+    service_keys: PathBuf,
+    /// Mint a token of the deprecated shared-secret mode instead, signed with `--secret`.
+    #[arg(long)]
+    hmac: bool,
+    /// The shared secret of `--hmac` (at least 32 bytes).
+    #[arg(long, env = "SERVICE_TOKEN_SECRET", hide_env_values = true, default_value = dev::DEV_SERVICE_SECRET)]
     secret: String,
 }
 
 /// Options of `token kinde`.
 #[derive(Args)]
 pub struct KindeArgs {
-    /// `org_code` claim: the Kinde org code of the tenant.
+    /// `org_code` claim: the Kinde org code of the tenant (the local platform org is
+    /// `org_platform`: with `--permissions platform:all_tenants` its token sees every tenant).
     #[arg(long)]
     org: Option<String>,
     /// `sub` claim.
@@ -53,9 +68,9 @@ pub struct KindeArgs {
     /// `permissions` claim, comma-separated (e.g. platform:all_tenants).
     #[arg(long, value_delimiter = ',')]
     permissions: Vec<String>,
-    /// `aud` claim, if the API checks one.
-    #[arg(long, env = "KINDE_AUDIENCE")]
-    audience: Option<String>,
+    /// `aud` claim: the API's KINDE_AUDIENCE (the local server's by default).
+    #[arg(long, env = "KINDE_AUDIENCE", default_value = dev::DEV_KINDE_AUDIENCE)]
+    audience: String,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
@@ -82,19 +97,23 @@ pub struct IssuerArgs {
 pub fn mint(kind: TokenKind) -> anyhow::Result<()> {
     let token = match kind {
         TokenKind::Service(args) => {
-            anyhow::ensure!(args.secret.len() >= 32, "SERVICE_TOKEN_SECRET must be at least 32 bytes");
+            let default = if args.all_tenants || args.write { "wrapper" } else { "crm" };
+            let service = args.service.unwrap_or_else(|| default.to_owned());
             let spec = ServiceTokenSpec {
-                service: args.service,
+                service: service.clone(),
                 tenant: args.tenant,
                 all_tenants: args.all_tenants,
+                write: args.write,
                 permissions: Vec::new(),
                 ttl_seconds: args.ttl,
             };
-            dev::sign_service_token(
-                &dev::service_claims(&spec),
-                args.secret.as_bytes(),
-                jsonwebtoken::Algorithm::HS256,
-            )?
+            let claims = dev::service_claims(&spec);
+            if args.hmac {
+                anyhow::ensure!(args.secret.len() >= 32, "SERVICE_TOKEN_SECRET must be at least 32 bytes");
+                dev::sign_service_token(&claims, args.secret.as_bytes(), jsonwebtoken::Algorithm::HS256)?
+            } else {
+                DevServiceKeys::load_or_create(&args.service_keys)?.sign(&service, &claims)?
+            }
         }
         TokenKind::Kinde(args) => {
             let key = DevSigningKey::load_or_create(&args.key)?;
@@ -102,7 +121,7 @@ pub fn mint(kind: TokenKind) -> anyhow::Result<()> {
                 issuer: args.issuer,
                 org_code: args.org,
                 subject: args.sub,
-                audience: args.audience,
+                audience: Some(args.audience),
                 permissions: args.permissions,
                 ttl_seconds: args.ttl,
             };

@@ -1,6 +1,8 @@
 //! Minting tokens for local development and tests: a development RSA key whose public half
-//! is served as a JWK set on loopback, Kinde-style RS256 tokens signed by it, and service
-//! tokens signed with the configured secret.
+//! is served as a JWK set on loopback, Kinde-style RS256 tokens signed by it, development
+//! Ed25519 keys of the calling services (one per service, derived from one seed) with the
+//! `SERVICE_KEYS` configuration that accepts them, and shared-secret tokens for the
+//! deprecated mode.
 //!
 //! Nothing here takes part in verifying requests: a deployed function verifies every token
 //! against its configured issuer's published keys and its secrets, whatever minted it.
@@ -17,9 +19,25 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// The service-token secret of local runs (`wrapper-sync serve`, the Lambda end-to-end
-/// tests). The sample events in `events/` carry tokens signed with it; no deployment uses it.
+/// The shared service-token secret of local runs of the deprecated shared-secret mode
+/// (`wrapper-sync token service --hmac`); no deployment uses it.
 pub const DEV_SERVICE_SECRET: &str = "local-development-service-secret-0123456789";
+/// The audience of local Kinde-style tokens and of the local server.
+pub const DEV_KINDE_AUDIENCE: &str = "http://127.0.0.1/app-sync";
+/// The Kinde org whose platform-permission tokens are platform-wide locally.
+pub const DEV_PLATFORM_ORG: &str = "org_platform";
+/// The calling services of local runs and their grants (`wrapper` is the platform's own
+/// service: platform-wide reads and writes).
+pub const DEV_SERVICES: [(&str, &[&str]); 8] = [
+    ("crm", &[]),
+    ("accounting", &[]),
+    ("ops", &[]),
+    ("operations", &[]),
+    ("hr", &[]),
+    ("affiliate_connect", &[]),
+    ("inventory", &[]),
+    ("wrapper", &["platform", "write"]),
+];
 /// The cursor signing key of local runs.
 pub const DEV_CURSOR_KEY: &str = "local-development-cursor-signing-key-0123456789";
 
@@ -127,6 +145,83 @@ pub fn sign_service_token(
         .map_err(|e| DevKeyError::Crypto(e.to_string()))
 }
 
+/// Development Ed25519 keys of the calling services: one key per service, derived from a
+/// single 32-byte seed, so a local setup keeps one small file.
+pub struct DevServiceKeys {
+    seed: [u8; 32],
+}
+
+impl std::fmt::Debug for DevServiceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevServiceKeys(<seed>)")
+    }
+}
+
+impl DevServiceKeys {
+    /// Keys from a new random seed.
+    pub fn generate() -> Result<Self, DevKeyError> {
+        let mut seed = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut seed).map_err(|e| DevKeyError::Crypto(e.to_string()))?;
+        Ok(Self { seed })
+    }
+
+    /// The keys of the seed stored at `path`, created there if absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, DevKeyError> {
+        if let Ok(bytes) = std::fs::read(path) {
+            let seed = bytes.try_into().map_err(|_| DevKeyError::Crypto("the seed file is not 32 bytes".into()))?;
+            return Ok(Self { seed });
+        }
+        let keys = Self::generate()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, keys.seed)?;
+        Ok(keys)
+    }
+
+    fn pair(&self, service: &str) -> Result<aws_lc_rs::signature::Ed25519KeyPair, DevKeyError> {
+        let mut hasher = Sha256::new();
+        hasher.update(self.seed);
+        hasher.update(service.as_bytes());
+        aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&hasher.finalize())
+            .map_err(|e| DevKeyError::Crypto(e.to_string()))
+    }
+
+    /// The key id of `service`'s key.
+    pub fn kid(&self, service: &str) -> Result<String, DevKeyError> {
+        let pair = self.pair(service)?;
+        Ok(format!("dev-{service}-{}", hex::encode(&Sha256::digest(pair.public_key().as_ref())[..4])))
+    }
+
+    /// `service`'s public key as a JWK (`OKP`, `Ed25519`).
+    pub fn jwk(&self, service: &str) -> Result<Value, DevKeyError> {
+        let pair = self.pair(service)?;
+        Ok(json!({ "kty": "OKP", "crv": "Ed25519", "kid": self.kid(service)?,
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()) }))
+    }
+
+    /// Signs `claims` as `service` (EdDSA, with the service's `kid`).
+    pub fn sign(&self, service: &str, claims: &Value) -> Result<String, DevKeyError> {
+        self.sign_with_header(service, &json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid(service)? }), claims)
+    }
+
+    /// Signs `claims` with `service`'s key and an arbitrary header (tests send odd ones).
+    pub fn sign_with_header(&self, service: &str, header: &Value, claims: &Value) -> Result<String, DevKeyError> {
+        let message = format!("{}.{}", segment(header), segment(claims));
+        let signature = self.pair(service)?.sign(message.as_bytes());
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())))
+    }
+
+    /// The `SERVICE_KEYS` configuration accepting these keys for `services` (name, grants).
+    pub fn config(&self, services: &[(&str, &[&str])]) -> Result<String, DevKeyError> {
+        let mut entries = serde_json::Map::new();
+        for (service, grants) in services {
+            entries.insert((*service).to_owned(), json!({ "keys": [self.jwk(service)?], "grants": grants }));
+        }
+        Ok(Value::Object(entries).to_string())
+    }
+}
+
 /// Seconds since the Unix epoch, for `iat` / `exp` claims.
 pub fn now_seconds() -> i64 {
     chrono::Utc::now().timestamp()
@@ -139,8 +234,11 @@ pub struct ServiceTokenSpec {
     pub service: String,
     /// `tenant_id` claim (a tenant id or Kinde org code); `None` for no tenant.
     pub tenant: Option<String>,
-    /// Adds `platform:all_tenants` to `permissions` (only meaningful without a tenant).
+    /// Adds `platform:all_tenants` to `permissions` (only meaningful without a tenant, and
+    /// only honoured for a service granted `platform`).
     pub all_tenants: bool,
+    /// Adds `platform:write` to `permissions` (only honoured for a service granted `write`).
+    pub write: bool,
     /// Further `permissions`.
     pub permissions: Vec<String>,
     /// Lifetime in seconds.
@@ -153,6 +251,9 @@ pub fn service_claims(spec: &ServiceTokenSpec) -> Value {
     let mut permissions = spec.permissions.clone();
     if spec.all_tenants {
         permissions.push("platform:all_tenants".to_owned());
+    }
+    if spec.write {
+        permissions.push("platform:write".to_owned());
     }
     let mut claims =
         json!({ "type": "service_token", "service": spec.service, "iat": now, "exp": now + spec.ttl_seconds });

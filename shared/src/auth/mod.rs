@@ -12,6 +12,7 @@ pub mod config;
 pub mod dev;
 pub mod directory;
 pub mod jwks;
+pub mod services;
 mod token;
 
 pub use access::{authorize_tenant, resolve_tenant, AccessError};
@@ -24,7 +25,8 @@ pub use token::{Authenticator, MAX_AUTHORIZATION_LEN};
 pub enum TokenKind {
     /// A Kinde access token (RS256).
     Kinde,
-    /// A service token (HS256/384/512).
+    /// A service token (EdDSA or ES256 under the service's own key; HS256/384/512 only in
+    /// the deprecated shared-secret mode).
     Service,
 }
 
@@ -51,6 +53,8 @@ pub struct Caller {
     pub principal: String,
     /// Which tenants it may see.
     pub scope: CallerScope,
+    /// A service token with `platform:write` from a service granted `write` (ingestion).
+    pub can_write: bool,
 }
 
 /// Why a request is not allowed through. Maps to the contract's 401, 403, 404 and 503.

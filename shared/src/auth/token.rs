@@ -1,17 +1,19 @@
-//! Verifying a bearer token (contract sections 3.1 to 3.4).
+//! Verifying a bearer token (contract sections 3.1 to 3.4, as changed in `docs/api.md`).
 //!
 //! The header's `alg` picks exactly one verifier: RS256 tokens are Kinde tokens, checked
-//! against the cached key set; HS256/384/512 tokens are service tokens, checked against the
-//! service secrets. Nothing is ever decoded without verifying its signature, and no error
-//! says which check failed.
+//! against the cached key set; EdDSA and ES256 tokens are service tokens, checked against
+//! the public key their `kid` names, which must belong to the service they name;
+//! HS256/384/512 tokens are accepted only in the deprecated shared-secret mode. Nothing is
+//! ever decoded without verifying its signature, and no error says which check failed.
 
 use std::sync::Arc;
 
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::config::AuthConfig;
+use super::config::{AuthConfig, WRITE_PERMISSION};
 use super::jwks::{JwksCache, KeyLookupError};
+use super::services::Grants;
 use super::{AuthError, Caller, CallerScope, TokenKind};
 
 /// Longest accepted `Authorization` header (contract section 2.7).
@@ -40,6 +42,8 @@ struct ServiceClaims {
     tenant_id: Option<String>,
     #[serde(default)]
     permissions: Option<Vec<String>>,
+    iat: i64,
+    exp: i64,
 }
 
 /// Verifies tokens. Build one per process and share it: it holds the key cache.
@@ -79,7 +83,11 @@ impl Authenticator {
                 let kid = jws_header.kid.ok_or(AuthError::Invalid)?;
                 self.verify_kinde(token, &kid).await
             }
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => self.verify_service(token, jws_header.alg),
+            Algorithm::EdDSA | Algorithm::ES256 => {
+                let kid = jws_header.kid.ok_or(AuthError::Invalid)?;
+                self.verify_service(token, jws_header.alg, &kid)
+            }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => self.verify_shared_secret(token, jws_header.alg),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -93,60 +101,89 @@ impl Authenticator {
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.config.kinde_issuer]);
-        match &self.config.kinde_audience {
-            Some(audience) => {
-                // jsonwebtoken checks `aud` only when present; with an audience configured,
-                // a token without one must fail too.
-                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-                validation.set_audience(&[audience]);
-            }
-            None => {
-                validation.set_required_spec_claims(&["exp", "iss"]);
-                validation.validate_aud = false;
-            }
-        }
+        // jsonwebtoken checks `aud` only when present; it is required, so a token without
+        // one fails too.
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_audience(&[&self.config.kinde_audience]);
         let claims = decode::<KindeClaims>(token, &key, &validation).map_err(|_| AuthError::Invalid)?.claims;
         let permissions = claims.permissions.unwrap_or_default();
-        let scope = if permissions.contains(&self.config.platform_permission) {
-            CallerScope::Platform
-        } else {
-            match claims.org_code.filter(|c| !c.is_empty()) {
-                Some(org) => CallerScope::KindeOrg(org),
-                None => CallerScope::Unscoped,
-            }
+        let org = claims.org_code.filter(|c| !c.is_empty());
+        let platform_org = org.as_deref().is_some_and(|o| self.config.kinde_platform_org.as_deref() == Some(o));
+        let member = self.config.kinde_required_permission.as_ref().is_none_or(|p| permissions.contains(p));
+        let scope = match org {
+            _ if platform_org && permissions.contains(&self.config.platform_permission) => CallerScope::Platform,
+            Some(org) if member => CallerScope::KindeOrg(org),
+            _ => CallerScope::Unscoped,
         };
         let principal = claims.sub.or(claims.azp).unwrap_or_default();
         tracing::debug!(kind = "kinde", %principal, "token verified");
-        Ok(Caller { kind: TokenKind::Kinde, principal, scope })
+        Ok(Caller { kind: TokenKind::Kinde, principal, scope, can_write: false })
     }
 
-    fn verify_service(&self, token: &str, algorithm: Algorithm) -> Result<Caller, AuthError> {
+    /// A service token signed with the key its `kid` names; the key must belong to the
+    /// service the token names, and the service's grants decide platform scope and writes.
+    fn verify_service(&self, token: &str, algorithm: Algorithm, kid: &str) -> Result<Caller, AuthError> {
+        let key = self.config.services.key(kid).filter(|k| k.algorithm == algorithm).ok_or(AuthError::Invalid)?;
+        let claims = decode::<ServiceClaims>(token, &key.key, &self.service_validation(algorithm))
+            .map_err(|_| AuthError::Invalid)?
+            .claims;
+        if claims.service != key.service {
+            return Err(AuthError::Invalid);
+        }
+        let grants = self.config.services.grants(&key.service).unwrap_or_default();
+        self.service_caller(claims, grants)
+    }
+
+    /// The deprecated shared-secret mode: one HMAC secret for every service, accepted only
+    /// when enabled, with the same claim rules.
+    fn verify_shared_secret(&self, token: &str, algorithm: Algorithm) -> Result<Caller, AuthError> {
+        let legacy = self.config.legacy.as_ref().ok_or(AuthError::Invalid)?;
+        let validation = self.service_validation(algorithm);
+        let claims = std::iter::once(&legacy.secret)
+            .chain(legacy.previous.as_ref())
+            .find_map(|secret| {
+                decode::<ServiceClaims>(token, &DecodingKey::from_secret(secret.expose()), &validation).ok()
+            })
+            .ok_or(AuthError::Invalid)?
+            .claims;
+        if !legacy.allowed_services.contains(&claims.service) {
+            return Err(AuthError::Invalid);
+        }
+        let grants = Grants { platform: legacy.platform_services.contains(&claims.service), write: false };
+        self.service_caller(claims, grants)
+    }
+
+    fn service_validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp"]);
-        let secrets = std::iter::once(&self.config.service_secret).chain(self.config.service_secret_previous.as_ref());
-        let claims = secrets
-            .filter_map(|secret| {
-                decode::<ServiceClaims>(token, &DecodingKey::from_secret(secret.expose()), &validation).ok()
-            })
-            .map(|data| data.claims)
-            .next()
-            .ok_or(AuthError::Invalid)?;
-        if claims.kind != "service_token" || !self.config.allowed_services.contains(&claims.service) {
+        validation
+    }
+
+    /// The caller a verified service token stands for: `type`, `iat` and the lifetime
+    /// checked, scope and writes from the token's claims as far as the grants allow.
+    fn service_caller(&self, claims: ServiceClaims, grants: Grants) -> Result<Caller, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if claims.kind != "service_token"
+            || claims.iat > now + LEEWAY_SECONDS as i64
+            || lifetime < 0
+            || lifetime as u64 > self.config.max_service_token_lifetime
+        {
             return Err(AuthError::Invalid);
         }
+        let permissions = claims.permissions.unwrap_or_default();
         let scope = match claims.tenant_id {
             Some(tenant) if tenant.is_empty() => return Err(AuthError::Invalid),
             Some(tenant) => CallerScope::ServiceTenant(tenant),
-            None if claims.permissions.unwrap_or_default().iter().any(|p| p == "platform:all_tenants") => {
-                CallerScope::Platform
-            }
+            None if grants.platform && permissions.iter().any(|p| p == "platform:all_tenants") => CallerScope::Platform,
             None => CallerScope::Unscoped,
         };
+        let can_write = grants.write && permissions.iter().any(|p| p == WRITE_PERMISSION);
         tracing::debug!(kind = "service", service = %claims.service, "token verified");
-        Ok(Caller { kind: TokenKind::Service, principal: claims.service, scope })
+        Ok(Caller { kind: TokenKind::Service, principal: claims.service, scope, can_write })
     }
 }
 
