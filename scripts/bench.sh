@@ -11,9 +11,13 @@ cd "$root"
 scripts/dynamodb-local.sh install
 DYNAMODB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export DYNAMODB_PORT
-trap 'scripts/dynamodb-local.sh stop' EXIT
+MOTO_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export MOTO_PORT
+trap 'scripts/dynamodb-local.sh stop; scripts/moto.sh stop' EXIT
 scripts/dynamodb-local.sh start --in-memory
+scripts/moto.sh start
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
+export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 
 cargo build --release --quiet -p tenants-api -p roles-api -p credits-api -p sync-api -p sync-worker -p bench-hello -p wrapper-bench
 mkdir -p .local

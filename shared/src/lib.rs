@@ -12,6 +12,7 @@ pub mod import;
 pub mod model;
 pub mod pagination;
 pub mod runtime;
+pub mod secrets;
 /// The demo-data generator (development tools).
 #[cfg(feature = "dev-tools")]
 pub mod seed;

@@ -4,7 +4,6 @@
 use crate::api::AppState;
 use crate::auth::{AuthConfig, Authenticator};
 use crate::config::{ConfigError, StoreConfig};
-use crate::pagination::CursorCodec;
 use crate::store::Store;
 
 /// Builds the API state from the process environment. A missing or invalid setting is an
@@ -14,10 +13,11 @@ pub fn state_from_env() -> Result<AppState, ConfigError> {
     let aws = StoreConfig::from_lookup(lookup)?;
     let store = Store::new(&aws);
     let auth = Authenticator::new(AuthConfig::from_lookup(lookup)?);
-    let cursors = CursorCodec::from_lookup(lookup)?;
+    // With APP_SYNC_SECRET_ID, the secret's first read starts here, beside the rest of init.
+    let secrets = crate::secrets::RuntimeSecrets::from_lookup(lookup, &aws)?;
     let launcher = crate::sync::launch::Launcher::from_lookup(lookup, &aws);
     let events = crate::sync::events::EventPublisher::from_lookup(lookup, &aws);
-    Ok(AppState::new(store, auth, cursors).with_sync(launcher, events))
+    Ok(AppState::new(store, auth, secrets).with_sync(launcher, events))
 }
 
 /// JSON logs on stdout (what CloudWatch ingests), level from `RUST_LOG` (default `info`).

@@ -15,7 +15,7 @@ use shared::auth::config::AuthConfig;
 use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
 use shared::auth::jwks::{JwksCache, JwksTiming};
 use shared::auth::Authenticator;
-use shared::pagination::{CursorCodec, SigningKey};
+use shared::secrets::{RuntimeSecrets, SecretMaterial};
 use shared::store::Store;
 
 use crate::{fresh_store, tenant, writer};
@@ -125,6 +125,8 @@ pub struct BenchOptions {
     /// Variables the sync launcher and event publisher are built from
     /// (`STATE_MACHINE_ARN`, `EVENT_BUS_NAME`, endpoints).
     pub sync_env: Vec<(String, String)>,
+    /// Runtime secrets to use instead of the bench's fixed ones.
+    pub secrets: Option<RuntimeSecrets>,
 }
 
 /// The API served on loopback over a fresh table with tenants A and B.
@@ -189,7 +191,7 @@ impl Bench {
     pub fn app(store: &Store, issuer: &TestIssuer, options: &BenchOptions) -> Router {
         let config = auth_config(&issuer.url, options);
         let jwks = JwksCache::with_timing(config.jwks_url(), options.timing);
-        let cursors = CursorCodec::new(SigningKey::new(CURSOR_KEY.as_bytes()).expect("long enough"), None);
+        let secrets = options.secrets.clone().unwrap_or_else(|| RuntimeSecrets::fixed(secret_material(options)));
         let lookup = |name: &str| options.sync_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let aws = shared::config::StoreConfig::from_lookup(|name| match name {
             "DYNAMODB_ENDPOINT" => Some(crate::endpoint()),
@@ -199,7 +201,7 @@ impl Bench {
         let launcher = shared::sync::launch::Launcher::from_lookup(lookup, &aws);
         let events = shared::sync::events::EventPublisher::from_lookup(lookup, &aws);
         let state =
-            AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), cursors).with_sync(launcher, events);
+            AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), secrets).with_sync(launcher, events);
         api::serve(api::all_routes(), state)
     }
 
@@ -290,19 +292,29 @@ fn merge(claims: &mut Value, extra: Value) {
 pub fn auth_config(issuer: &str, options: &BenchOptions) -> AuthConfig {
     let issuer = issuer.to_owned();
     let options = options.clone();
-    let services = service_keys().config(&SERVICES).expect("service keys");
     AuthConfig::from_lookup(move |name| match name {
         "KINDE_ISSUER_URL" => Some(issuer.clone()),
         "KINDE_AUDIENCE" => Some(AUDIENCE.to_owned()),
         "KINDE_PLATFORM_ORG_CODE" => Some(PLATFORM_ORG.to_owned()),
         "KINDE_REQUIRED_PERMISSION" => options.required_permission.clone(),
+        _ => None,
+    })
+    .expect("bench auth config is valid")
+}
+
+/// The runtime secrets of a bench: its services' keys, its cursor key and, when asked for,
+/// the deprecated shared secret.
+pub fn secret_material(options: &BenchOptions) -> SecretMaterial {
+    let services = service_keys().config(&SERVICES).expect("service keys");
+    SecretMaterial::from_lookup(|name| match name {
+        "CURSOR_SIGNING_KEY" => Some(CURSOR_KEY.to_owned()),
         "SERVICE_KEYS" => Some(services.clone()),
         "SERVICE_TOKEN_HMAC_COMPAT" => options.shared_secret.then(|| "true".to_owned()),
         "SERVICE_TOKEN_SECRET" => options.shared_secret.then(|| SECRET.to_owned()),
         "SERVICE_TOKEN_SECRET_PREVIOUS" => options.previous_secret.clone(),
         _ => None,
     })
-    .expect("bench auth config is valid")
+    .expect("bench secrets are valid")
 }
 
 /// A response, read whole.

@@ -47,9 +47,10 @@ pub async fn run(table: &str, endpoint: Option<&str>, args: ServeArgs) -> anyhow
         }
     };
     let store = shared::store::Store::new(&shared::config::StoreConfig::from_lookup(lookup)?);
+    let aws = shared::config::StoreConfig::from_lookup(lookup)?;
     let auth = shared::auth::Authenticator::new(shared::auth::AuthConfig::from_lookup(lookup)?);
-    let cursors = shared::pagination::CursorCodec::from_lookup(lookup)?;
-    let state = shared::api::AppState::new(store, auth, cursors);
+    let secrets = shared::secrets::RuntimeSecrets::from_lookup(lookup, &aws)?;
+    let state = shared::api::AppState::new(store, auth, secrets);
 
     let key = DevSigningKey::load_or_create(&args.key)?;
     let jwks = dev::jwk_set(&[&key]);

@@ -159,6 +159,12 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::secrets::SecretsError> for ApiError {
+    fn from(error: crate::secrets::SecretsError) -> Self {
+        Self::unavailable(&error)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -24,7 +24,8 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).map(|value| value.as_bytes());
-        let caller = state.auth.authenticate(header).await?;
+        let secrets = state.secrets.material().await?;
+        let caller = state.auth.authenticate(header, &secrets).await?;
         Ok(Self(caller))
     }
 }

@@ -29,7 +29,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::auth::{Authenticator, TenantDirectory};
-use crate::pagination::CursorCodec;
+use crate::secrets::RuntimeSecrets;
 use crate::store::Store;
 use catalog::CatalogCache;
 use error::ApiError;
@@ -50,8 +50,8 @@ pub struct AppState {
     pub directory: Arc<TenantDirectory>,
     /// The app catalog with its 60-second cache.
     pub catalog: Arc<CatalogCache>,
-    /// Cursor signing.
-    pub cursors: CursorCodec,
+    /// The runtime secrets: cursor signing keys and the calling services' keys.
+    pub secrets: RuntimeSecrets,
     /// Where sync runs execute.
     pub launcher: Arc<crate::sync::launch::Launcher>,
     /// Where completion events go.
@@ -60,12 +60,12 @@ pub struct AppState {
 
 impl AppState {
     /// State over `store` with the production caches, inline sync runs and logged events.
-    pub fn new(store: Store, auth: Authenticator, cursors: CursorCodec) -> Self {
+    pub fn new(store: Store, auth: Authenticator, secrets: RuntimeSecrets) -> Self {
         Self {
             directory: Arc::new(TenantDirectory::new(store.clone())),
             catalog: Arc::new(CatalogCache::new(store.clone(), catalog::CATALOG_TTL)),
             auth: Arc::new(auth),
-            cursors,
+            secrets,
             launcher: Arc::new(crate::sync::launch::Launcher::Inline),
             events: Arc::new(crate::sync::events::EventPublisher::Log),
             store,

@@ -179,8 +179,9 @@ async fn read_page<P: PagedRoute>(
     for (name, value) in &filters.effective {
         scope = scope.with(name, value.clone());
     }
+    let secrets = state.secrets.material().await?;
     let position = match &paging.cursor {
-        Some(cursor) => Some(state.cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?),
+        Some(cursor) => Some(secrets.cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?),
         None => None,
     };
     let mode = match paging.since {
@@ -240,7 +241,7 @@ async fn read_page<P: PagedRoute>(
             total_estimated: total.carried && total.estimated,
             skip: page.offset_left.min(u32::MAX as usize) as u32,
         };
-        state.cursors.encode(&scope, &position)
+        secrets.cursors.encode(&scope, &position)
     });
     Ok(PageBody {
         success: true,

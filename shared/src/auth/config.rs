@@ -1,7 +1,6 @@
 //! Authentication settings (contract section 3.10, as changed in `docs/api.md`), read and
 //! checked once at start-up. Every setting is listed in `docs/configuration.md`.
 
-use super::services::ServiceCredentials;
 use crate::config::ConfigError;
 
 /// Default of `PLATFORM_ADMIN_PERMISSION`.
@@ -46,12 +45,8 @@ pub struct AuthConfig {
     pub kinde_platform_org: Option<String>,
     /// Kinde permission that makes a caller of the platform org platform-wide.
     pub platform_permission: String,
-    /// Every calling service's public keys and grants (`SERVICE_KEYS`).
-    pub services: ServiceCredentials,
     /// Longest accepted `exp - iat` of a service token, in seconds.
     pub max_service_token_lifetime: u64,
-    /// The deprecated shared-secret mode, when enabled.
-    pub legacy: Option<LegacyServiceSecrets>,
 }
 
 /// The deprecated shared-secret mode of service tokens (HS256/384/512 under one secret for
@@ -80,11 +75,6 @@ impl AuthConfig {
         let kinde_issuer = issuer.trim().trim_end_matches('/').to_owned();
         check_issuer(&kinde_issuer)?;
         let trimmed = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let services = match lookup("SERVICE_KEYS") {
-            Some(json) => ServiceCredentials::parse(&json)
-                .map_err(|reason| ConfigError::Invalid { name: "SERVICE_KEYS", reason })?,
-            None => ServiceCredentials::default(),
-        };
         let max_service_token_lifetime = match trimmed("SERVICE_TOKEN_MAX_LIFETIME_SECONDS") {
             None => DEFAULT_MAX_SERVICE_TOKEN_LIFETIME,
             Some(text) => text.parse().ok().filter(|s| (60..=86_400).contains(s)).ok_or(ConfigError::Invalid {
@@ -99,9 +89,7 @@ impl AuthConfig {
             kinde_platform_org: trimmed("KINDE_PLATFORM_ORG_CODE"),
             platform_permission: trimmed("PLATFORM_ADMIN_PERMISSION")
                 .unwrap_or_else(|| DEFAULT_PLATFORM_PERMISSION.to_owned()),
-            services,
             max_service_token_lifetime,
-            legacy: legacy_secrets(&lookup)?,
         })
     }
 
@@ -111,8 +99,11 @@ impl AuthConfig {
     }
 }
 
-/// The deprecated shared-secret mode, if `SERVICE_TOKEN_HMAC_COMPAT` is `true`.
-fn legacy_secrets(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<LegacyServiceSecrets>, ConfigError> {
+/// The deprecated shared-secret mode, if `SERVICE_TOKEN_HMAC_COMPAT` is `true` (read with
+/// the other runtime secrets, `crate::secrets`).
+pub(crate) fn legacy_secrets(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<LegacyServiceSecrets>, ConfigError> {
     match lookup("SERVICE_TOKEN_HMAC_COMPAT").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("false") | Some("0") | Some("") => return Ok(None),
         Some("true") | Some("1") => {}
@@ -199,7 +190,6 @@ mod tests {
         assert_eq!(c.platform_permission, "platform:all_tenants");
         assert_eq!(c.max_service_token_lifetime, 3600);
         assert!(c.kinde_platform_org.is_none() && c.kinde_required_permission.is_none());
-        assert!(c.services.is_empty() && c.legacy.is_none(), "no service can call until configured");
     }
 
     #[test]
@@ -209,30 +199,33 @@ mod tests {
         assert!(matches!(missing, Err(ConfigError::Missing("KINDE_AUDIENCE"))));
     }
 
-    #[test]
-    fn the_shared_secret_mode_is_off_unless_asked_for() {
-        assert!(config(&[("SERVICE_TOKEN_SECRET", SECRET)]).unwrap().legacy.is_none());
-        let on = config(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", SECRET)]).unwrap();
-        let legacy = on.legacy.unwrap();
-        assert_eq!(legacy.allowed_services.len(), 8);
-        assert!(legacy.platform_services.is_empty());
-        assert!(matches!(
-            config(&[("SERVICE_TOKEN_HMAC_COMPAT", "true")]),
-            Err(ConfigError::Missing("SERVICE_TOKEN_SECRET"))
-        ));
-        assert!(config(&[("SERVICE_TOKEN_HMAC_COMPAT", "yes")]).is_err());
+    fn legacy(vars: &[(&str, &str)]) -> Result<Option<LegacyServiceSecrets>, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        legacy_secrets(&|name: &str| map.get(name).cloned())
     }
 
     #[test]
-    fn bad_settings_stop_start_up_without_printing_secrets() {
-        let short = config(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", "too-short-secret")]);
+    fn the_shared_secret_mode_is_off_unless_asked_for() {
+        assert!(legacy(&[("SERVICE_TOKEN_SECRET", SECRET)]).unwrap().is_none());
+        let on = legacy(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", SECRET)]).unwrap().unwrap();
+        assert_eq!(on.allowed_services.len(), 8);
+        assert!(on.platform_services.is_empty());
+        assert!(matches!(
+            legacy(&[("SERVICE_TOKEN_HMAC_COMPAT", "true")]),
+            Err(ConfigError::Missing("SERVICE_TOKEN_SECRET"))
+        ));
+        assert!(legacy(&[("SERVICE_TOKEN_HMAC_COMPAT", "yes")]).is_err());
+        let short = legacy(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", "too-short-secret")]);
         let message = short.unwrap_err().to_string();
         assert!(message.contains("SERVICE_TOKEN_SECRET") && !message.contains("too-short-secret"));
+        let debug = format!("{:?}", legacy(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", SECRET)]));
+        assert!(!debug.contains(SECRET));
+    }
+
+    #[test]
+    fn bad_settings_stop_start_up() {
         let lifetime = config(&[("SERVICE_TOKEN_MAX_LIFETIME_SECONDS", "31536000")]);
         assert!(matches!(lifetime, Err(ConfigError::Invalid { name: "SERVICE_TOKEN_MAX_LIFETIME_SECONDS", .. })));
-        assert!(matches!(config(&[("SERVICE_KEYS", "{oops")]), Err(ConfigError::Invalid { name: "SERVICE_KEYS", .. })));
-        let debug = format!("{:?}", config(&[("SERVICE_TOKEN_HMAC_COMPAT", "true"), ("SERVICE_TOKEN_SECRET", SECRET)]));
-        assert!(!debug.contains(SECRET));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::config::{AuthConfig, WRITE_PERMISSION};
 use super::jwks::{JwksCache, KeyLookupError};
 use super::services::Grants;
 use super::{AuthError, Caller, CallerScope, TokenKind};
+use crate::secrets::SecretMaterial;
 
 /// Longest accepted `Authorization` header (contract section 2.7).
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
@@ -70,8 +71,13 @@ impl Authenticator {
         &self.config
     }
 
-    /// Authenticates the value of the `Authorization` header (`None` when absent).
-    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, AuthError> {
+    /// Authenticates the value of the `Authorization` header (`None` when absent), with the
+    /// current runtime secrets (the calling services' keys, the deprecated shared secret).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        secrets: &SecretMaterial,
+    ) -> Result<Caller, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         if header.len() > MAX_AUTHORIZATION_LEN {
             return Err(AuthError::Invalid);
@@ -85,9 +91,11 @@ impl Authenticator {
             }
             Algorithm::EdDSA | Algorithm::ES256 => {
                 let kid = jws_header.kid.ok_or(AuthError::Invalid)?;
-                self.verify_service(token, jws_header.alg, &kid)
+                self.verify_service(token, jws_header.alg, &kid, secrets)
             }
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => self.verify_shared_secret(token, jws_header.alg),
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                self.verify_shared_secret(token, jws_header.alg, secrets)
+            }
             _ => Err(AuthError::Invalid),
         }
     }
@@ -122,22 +130,33 @@ impl Authenticator {
 
     /// A service token signed with the key its `kid` names; the key must belong to the
     /// service the token names, and the service's grants decide platform scope and writes.
-    fn verify_service(&self, token: &str, algorithm: Algorithm, kid: &str) -> Result<Caller, AuthError> {
-        let key = self.config.services.key(kid).filter(|k| k.algorithm == algorithm).ok_or(AuthError::Invalid)?;
+    fn verify_service(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+        kid: &str,
+        secrets: &SecretMaterial,
+    ) -> Result<Caller, AuthError> {
+        let key = secrets.services.key(kid).filter(|k| k.algorithm == algorithm).ok_or(AuthError::Invalid)?;
         let claims = decode::<ServiceClaims>(token, &key.key, &self.service_validation(algorithm))
             .map_err(|_| AuthError::Invalid)?
             .claims;
         if claims.service != key.service {
             return Err(AuthError::Invalid);
         }
-        let grants = self.config.services.grants(&key.service).unwrap_or_default();
+        let grants = secrets.services.grants(&key.service).unwrap_or_default();
         self.service_caller(claims, grants)
     }
 
     /// The deprecated shared-secret mode: one HMAC secret for every service, accepted only
     /// when enabled, with the same claim rules.
-    fn verify_shared_secret(&self, token: &str, algorithm: Algorithm) -> Result<Caller, AuthError> {
-        let legacy = self.config.legacy.as_ref().ok_or(AuthError::Invalid)?;
+    fn verify_shared_secret(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+        secrets: &SecretMaterial,
+    ) -> Result<Caller, AuthError> {
+        let legacy = secrets.legacy.as_ref().ok_or(AuthError::Invalid)?;
         let validation = self.service_validation(algorithm);
         let claims = std::iter::once(&legacy.secret)
             .chain(legacy.previous.as_ref())

@@ -1,0 +1,149 @@
+//! Secrets at runtime: an API configured with `APP_SYNC_SECRET_ID` reads its cursor key and
+//! the calling services' keys from Secrets Manager (moto, which `scripts/test.sh` starts),
+//! picks up a rotated key without a restart, and answers 503 while the secret cannot be read.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+use integration_tests::http::{service_keys, Bench, BenchOptions, Reply, A, CURSOR_KEY, SERVICES};
+use serde_json::json;
+use shared::auth::dev::{self, DevServiceKeys};
+use shared::secrets::RuntimeSecrets;
+
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto"))
+}
+
+fn client() -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(moto())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// A new secret holding `document`; returns its name.
+async fn create_secret(document: serde_json::Value) -> String {
+    let name = format!("app-sync-test-{}", uuid::Uuid::new_v4());
+    client().create_secret().name(&name).secret_string(document.to_string()).send().await.expect("moto answers");
+    name
+}
+
+fn document(services: &str) -> serde_json::Value {
+    json!({ "CURSOR_SIGNING_KEY": CURSOR_KEY, "SERVICE_KEYS": serde_json::from_str::<serde_json::Value>(services).unwrap() })
+}
+
+/// Runtime secrets read from `secret_id`, refreshed every second.
+fn from_secrets_manager(secret_id: &str) -> RuntimeSecrets {
+    let endpoint = moto();
+    let aws = shared::config::StoreConfig::from_lookup(|name| match name {
+        "DYNAMODB_ENDPOINT" => Some(integration_tests::endpoint()),
+        _ => None,
+    })
+    .unwrap();
+    RuntimeSecrets::from_lookup(
+        |name| match name {
+            "APP_SYNC_SECRET_ID" => Some(secret_id.to_owned()),
+            "SECRETS_MANAGER_ENDPOINT" => Some(endpoint.clone()),
+            "SECRETS_REFRESH_SECONDS" => Some("1".to_owned()),
+            _ => None,
+        },
+        &aws,
+    )
+    .expect("the settings are valid")
+}
+
+async fn api_with(bench: &Bench, secrets: RuntimeSecrets) -> String {
+    Bench::serve(&bench.store, &bench.issuer, &BenchOptions { secrets: Some(secrets), ..Default::default() }).await
+}
+
+async fn users(client: &reqwest::Client, api: &str, token: &str, query: &str) -> Reply {
+    Reply::fetch(client.get(format!("{api}/api/sync/tenants/{}/users?{query}", A.0)).bearer_auth(token)).await
+}
+
+fn crm_token(keys: &DevServiceKeys) -> String {
+    let now = dev::now_seconds();
+    keys.sign(
+        "crm",
+        &json!({ "type": "service_token", "service": "crm", "tenant_id": A.0, "iat": now, "exp": now + 300 }),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_api_reads_its_keys_from_secrets_manager() {
+    let bench = Bench::start().await;
+    for n in 0..3 {
+        integration_tests::writer(&bench.store)
+            .put_user(A.0, &integration_tests::user(&format!("u{n}"), "2025-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+    }
+    let secret = create_secret(document(&service_keys().config(&SERVICES).unwrap())).await;
+    let api = api_with(&bench, from_secrets_manager(&secret)).await;
+    let token = crm_token(service_keys());
+    let first = users(&bench.client, &api, &token, "limit=2").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let cursor = first.body["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+    let second = users(&bench.client, &api, &token, &format!("limit=2&cursor={cursor}")).await;
+    assert_eq!(second.status, 200, "the cursor key came from the secret: {}", second.text);
+    // The bench's own API signs with the same key, so its cursors are valid here too.
+    let elsewhere = bench.get(&format!("/tenants/{}/users?limit=2&cursor={cursor}", A.0), Some(&token)).await;
+    assert_eq!(elsewhere.status, 200);
+}
+
+#[tokio::test]
+async fn a_service_key_rotated_in_the_secret_is_accepted_without_a_restart() {
+    let bench = Bench::start().await;
+    let secret = create_secret(document(&service_keys().config(&SERVICES).unwrap())).await;
+    let api = api_with(&bench, from_secrets_manager(&secret)).await;
+    assert_eq!(users(&bench.client, &api, &crm_token(service_keys()), "").await.status, 200);
+
+    // crm rotates: its new key joins the old one in the secret, then the old one goes.
+    let next = DevServiceKeys::generate().unwrap();
+    let both = json!({ "crm": { "keys": [service_keys().jwk("crm").unwrap(), next.jwk("crm").unwrap()] } });
+    client()
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(document(&both.to_string()).to_string())
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut status = users(&bench.client, &api, &crm_token(&next), "").await.status;
+    while status != 200 && started.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = users(&bench.client, &api, &crm_token(&next), "").await.status;
+    }
+    assert_eq!(status, 200, "the new key was not picked up within {:?}", started.elapsed());
+    assert_eq!(users(&bench.client, &api, &crm_token(service_keys()), "").await.status, 200, "the old key still works");
+
+    let only_new = json!({ "crm": { "keys": [next.jwk("crm").unwrap()] } });
+    client()
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(document(&only_new.to_string()).to_string())
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut status = users(&bench.client, &api, &crm_token(service_keys()), "").await.status;
+    while status != 401 && started.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = users(&bench.client, &api, &crm_token(service_keys()), "").await.status;
+    }
+    assert_eq!(status, 401, "the withdrawn key is refused");
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_answers_503() {
+    let bench = Bench::start().await;
+    let api = api_with(&bench, from_secrets_manager("no-such-secret")).await;
+    let reply = users(&bench.client, &api, &crm_token(service_keys()), "").await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert!(reply.header("retry-after").is_some());
+    assert!(!reply.text.contains("no-such-secret"));
+}
