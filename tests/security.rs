@@ -45,3 +45,100 @@ async fn a_stalled_store_answers_503_with_retry_after_within_the_timeout() {
     assert!(took < Duration::from_secs(3), "answered after {took:?}");
     assert!(!reply.text.contains("dispatch") && !reply.text.contains("timeout"), "no internal detail: {}", reply.text);
 }
+
+// ----- request limits -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_caller_over_its_limit_gets_429_and_others_do_not() {
+    let bench = Bench::with(BenchOptions { rate_limits: Some((5.0, 1_000.0)), ..Default::default() }).await;
+    let crm = bench.service(Some(A.0), serde_json::json!({}));
+    let path = format!("/tenants/{}", A.0);
+    let statuses = futures::future::join_all((0..12).map(|_| bench.get(&path, Some(&crm)))).await;
+    let limited: Vec<&integration_tests::http::Reply> = statuses.iter().filter(|r| r.status == 429).collect();
+    assert!(!limited.is_empty(), "12 requests at once against a burst of 5");
+    assert!(statuses.iter().filter(|r| r.status == 200).count() >= 5);
+    let reply = limited[0];
+    assert!(reply.header("retry-after").and_then(|v| v.parse::<u32>().ok()).is_some_and(|s| s >= 1));
+    assert_eq!(reply.body["error"], "Too Many Requests");
+    let hr = bench.service(Some(A.0), serde_json::json!({ "service": "hr" }));
+    assert_eq!(bench.get(&format!("/tenants/{}", A.0), Some(&hr)).await.status, 200, "hr has its own bucket");
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_limit_gets_429_whoever_calls() {
+    let bench = Bench::with(BenchOptions { rate_limits: Some((1_000.0, 4.0)), ..Default::default() }).await;
+    let callers = [
+        bench.service(Some(A.0), serde_json::json!({})),
+        bench.service(Some(A.0), serde_json::json!({ "service": "hr" })),
+        bench.kinde(Some(A.1), serde_json::json!({})),
+    ];
+    let path = format!("/tenants/{}", A.0);
+    let requests = (0..9).map(|n| bench.get(&path, Some(&callers[n % 3])));
+    let replies = futures::future::join_all(requests).await;
+    assert!(replies.iter().any(|r| r.status == 429), "9 requests for one tenant against a burst of 4");
+    let other = bench.service(Some(integration_tests::http::B.0), serde_json::json!({}));
+    assert_eq!(bench.get(&format!("/tenants/{}", integration_tests::http::B.0), Some(&other)).await.status, 200);
+}
+
+// ----- audit ---------------------------------------------------------------------------------
+
+async fn audit_entries(store: &Store, tenant: &str) -> Vec<serde_json::Value> {
+    integration_tests::partition(store, &shared::store::keys::tenant_pk(tenant))
+        .await
+        .into_iter()
+        .filter(|item| matches!(item.get("SK"), Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk.starts_with("AUDIT#")))
+        .map(|item| {
+            let text = |name: &str| match item.get(name) {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => serde_json::Value::from(s.clone()),
+                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => serde_json::Value::from(n.parse::<i64>().unwrap()),
+                _ => serde_json::Value::Null,
+            };
+            let names = ["action", "principal", "outcome", "requestId", "syncId", "ttl", "callerKind", "tenantId"];
+            serde_json::Value::Object(names.iter().map(|n| ((*n).to_owned(), text(n))).collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_sync_trigger_of_a_tenant_is_audited_with_its_outcome() {
+    let bench = Bench::start().await;
+    let w = integration_tests::writer(&bench.store);
+    w.put_user(A.0, &integration_tests::user("u", "2025-01-01T00:00:00Z")).await.unwrap();
+    let trigger = |token: String, tenant: &'static str| {
+        let bench = &bench;
+        async move {
+            bench
+                .send(|client, url| {
+                    client
+                        .post(format!("{url}/api/sync/tenants/{tenant}/sync"))
+                        .bearer_auth(token)
+                        .header("x-request-id", "audit-1")
+                })
+                .await
+        }
+    };
+    let crm = bench.service(Some(A.0), serde_json::json!({}));
+    assert_eq!(trigger(crm.clone(), A.0).await.status, 200);
+    // An inactive tenant refuses the trigger: audited with the refusal's code.
+    let mut inactive = integration_tests::tenant(A.0, A.1);
+    inactive.is_active = Some(false);
+    w.put_tenant(&inactive).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refused = trigger(bench.platform(), A.0).await;
+    assert_eq!(refused.status, 409);
+    // A caller of tenant B cannot write into tenant A's audit trail.
+    let other = bench.service(Some(integration_tests::http::B.0), serde_json::json!({}));
+    assert_eq!(trigger(other, A.0).await.status, 403);
+
+    let entries = audit_entries(&bench.store, A.0).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let outcomes: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["principal"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert!(outcomes.contains(&("crm", "completed")), "{outcomes:?}");
+    assert!(outcomes.contains(&("wrapper", "tenant_inactive")), "{outcomes:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e["action"] == "sync.trigger" && e["requestId"] == "audit-1" && e["ttl"].is_number()));
+    assert!(entries.iter().any(|e| e["syncId"].is_string()), "the started run is named");
+    assert!(!serde_json::to_string(&entries).unwrap().contains(&crm), "no token in the trail");
+}

@@ -184,7 +184,8 @@ async fn in_process_first_request(
             None
         } else {
             let (auth, secrets) = fixture.auth()?;
-            let state = shared::api::AppState::new(store.clone(), auth, secrets);
+            let state = shared::api::AppState::new(store.clone(), auth, secrets)
+                .with_limits(shared::api::limits::RateLimits::unlimited());
             Some(shared::api::serve(shared::api::all_routes(), state))
         };
         result.cold.push(once(store.clone(), app.clone()).await?);

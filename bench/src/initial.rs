@@ -40,7 +40,10 @@ pub async fn run(users: usize, rounds: usize) -> anyhow::Result<()> {
     let (requests, capacity) = (RequestCounter::default(), CapacityCounter::default());
     let store = Store::with_client_config(&config, |b| b.interceptor(requests.clone()).interceptor(capacity.clone()));
     let (auth, cursors) = fixture.auth()?;
-    let app = api::serve(api::all_routes(), AppState::new(store, auth, cursors));
+    let app = api::serve(
+        api::all_routes(),
+        AppState::new(store, auth, cursors).with_limits(shared::api::limits::RateLimits::unlimited()),
+    );
     let token = fixture.service_token()?;
     let id = &tenant.tenant.tenant_id;
     let full = format!("/api/sync/tenants/{id}/users?includeInactive=true&limit=500");

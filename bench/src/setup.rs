@@ -118,6 +118,8 @@ impl Fixture {
             ("KINDE_AUDIENCE", dev::DEV_KINDE_AUDIENCE.to_owned()),
             ("SERVICE_KEYS", self.service_keys.config(&dev::DEV_SERVICES).unwrap_or_default()),
             ("CURSOR_SIGNING_KEY", dev::DEV_CURSOR_KEY.to_owned()),
+            ("RATE_LIMIT_CALLER_PER_SECOND", "0".to_owned()),
+            ("RATE_LIMIT_TENANT_PER_SECOND", "0".to_owned()),
             ("RUST_LOG", "warn".to_owned()),
         ]
         .into_iter()

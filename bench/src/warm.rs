@@ -32,7 +32,10 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     let counter = RequestCounter::default();
     let store = counting_store(&fixture.config, &counter);
     let (auth, cursors) = fixture.auth()?;
-    let app = api::serve(api::all_routes(), AppState::new(store.clone(), auth, cursors));
+    let app = api::serve(
+        api::all_routes(),
+        AppState::new(store.clone(), auth, cursors).with_limits(shared::api::limits::RateLimits::unlimited()),
+    );
     let tenant = fixture.tenant().tenant.tenant_id.clone();
     let tokens = [("service", fixture.service_token()?, 1.15), ("kinde", fixture.kinde_token()?, 1.3)];
     println!("\n## Warm request overhead ({rounds} alternations each, tenant {tenant})\n");

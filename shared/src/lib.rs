@@ -4,6 +4,7 @@
 //! development token issuer the CLI drives.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 /// The importer of NDJSON files (development tools: the operator CLI, not the functions).

@@ -17,7 +17,9 @@ pub fn state_from_env() -> Result<AppState, ConfigError> {
     let secrets = crate::secrets::RuntimeSecrets::from_lookup(lookup, &aws)?;
     let launcher = crate::sync::launch::Launcher::from_lookup(lookup, &aws);
     let events = crate::sync::events::EventPublisher::from_lookup(lookup, &aws);
-    Ok(AppState::new(store, auth, secrets).with_sync(launcher, events))
+    let limits = crate::api::limits::RateLimits::from_lookup(lookup)?;
+    let audit = crate::audit::AuditLog::from_lookup(store.clone(), lookup)?;
+    Ok(AppState::new(store, auth, secrets).with_sync(launcher, events).with_limits(limits).with_audit(audit))
 }
 
 /// JSON logs on stdout (what CloudWatch ingests), level from `RUST_LOG` (default `info`).

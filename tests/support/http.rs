@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use shared::api::limits::{Limit, RateLimits};
 use shared::api::{self, AppState};
 use shared::auth::config::AuthConfig;
 use shared::auth::dev::{self, DevServiceKeys, DevSigningKey};
@@ -127,6 +128,9 @@ pub struct BenchOptions {
     pub sync_env: Vec<(String, String)>,
     /// Runtime secrets to use instead of the bench's fixed ones.
     pub secrets: Option<RuntimeSecrets>,
+    /// Request limits per caller and per tenant (requests per second); none by default,
+    /// since tests send many requests quickly.
+    pub rate_limits: Option<(f64, f64)>,
 }
 
 /// The API served on loopback over a fresh table with tenants A and B.
@@ -200,8 +204,16 @@ impl Bench {
         .expect("test AWS settings are valid");
         let launcher = shared::sync::launch::Launcher::from_lookup(lookup, &aws);
         let events = shared::sync::events::EventPublisher::from_lookup(lookup, &aws);
-        let state =
-            AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), secrets).with_sync(launcher, events);
+        let limits = match options.rate_limits {
+            Some((caller, tenant)) => {
+                let limit = |rate: f64| Limit { per_second: rate, burst: rate };
+                RateLimits::new(Some(limit(caller)), Some(limit(tenant)))
+            }
+            None => RateLimits::unlimited(),
+        };
+        let state = AppState::new(store.clone(), Authenticator::with_jwks(config, jwks), secrets)
+            .with_sync(launcher, events)
+            .with_limits(limits);
         api::serve(api::all_routes(), state)
     }
 

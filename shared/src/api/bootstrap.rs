@@ -15,7 +15,6 @@ use super::extract::{Authenticated, TenantPath};
 use super::params::QueryParams;
 use super::respond::json_response;
 use super::AppState;
-use crate::auth::authorize_tenant;
 use crate::model::{is_app_code, AppStatus, CreditBalance, Entity, Membership, Role, RoleAssignment, User};
 use crate::store::item::{CollectionRecord, Stored};
 use crate::store::query::{self, ListMode, ListRequest};
@@ -239,7 +238,7 @@ pub async fn bootstrap(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input = read_input(&headers, body, raw.as_deref())?;
-    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let names = super::tenant_access(&state, &caller, &tenant).await?;
     let snapshot_at = Timestamp::now();
     let app = state.catalog.app(&input.app_code).await?.filter(|a| a.status == AppStatus::Active);
     if app.is_none() {

@@ -15,7 +15,6 @@ use super::paging::{check_app_code, PagedRoute, RouteFilters, ViewContext};
 use super::params::{self, QueryParams};
 use super::respond::cached_json;
 use super::AppState;
-use crate::auth::authorize_tenant;
 use crate::model::{CatalogApp, CreditBalance, CreditBalanceDerived, CreditConfig};
 use crate::store::item::{NoDerived, Stored};
 use crate::store::reader::{self, ConfigScope};
@@ -296,7 +295,7 @@ pub async fn tenant_configs(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let app_code = config_app_code(raw.as_deref(), Some(DEFAULT_APP_CODE))?;
-    let tenant = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let tenant = super::tenant_access(&state, &caller, &tenant).await?;
     let app = catalog_app(&state, &app_code).await?;
     let data = effective_configs(&state.store, &tenant.tenant_id, &app).await?;
     let count = |source: &str| data.iter().filter(|e| e.source == source).count();
@@ -369,7 +368,7 @@ pub async fn tenant_overrides(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let app_code = config_app_code(raw.as_deref(), None)?;
-    let tenant = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let tenant = super::tenant_access(&state, &caller, &tenant).await?;
     let app = catalog_app(&state, &app_code).await?;
     let ops = operations(&app);
     let by_code: HashMap<&str, &Operation<'_>> = ops.iter().map(|o| (o.code.as_str(), o)).collect();

@@ -55,6 +55,11 @@ impl ApiError {
         }
     }
 
+    /// Its stable `code`, if it has one.
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+
     /// 400 for invalid input, with one entry per problem.
     pub fn invalid(details: Vec<FieldProblem>) -> Self {
         Self { details, ..Self::new(StatusCode::BAD_REQUEST, "Request validation failed") }
@@ -81,6 +86,14 @@ impl ApiError {
         tracing::warn!(error = %cause, "dependency unavailable");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
             .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
+    }
+
+    /// 429 with `Retry-After` (whole seconds, at least 1): the caller or its tenant is over
+    /// its request limit.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests; retry after the delay given in Retry-After")
+            .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
     }
 
     /// Replaces the message.

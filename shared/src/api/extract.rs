@@ -26,6 +26,8 @@ where
         let header = parts.headers.get(AUTHORIZATION).map(|value| value.as_bytes());
         let secrets = state.secrets.material().await?;
         let caller = state.auth.authenticate(header, &secrets).await?;
+        let key = format!("{:?}:{}", caller.kind, caller.principal);
+        state.limits.caller(&key).map_err(ApiError::too_many_requests)?;
         Ok(Self(caller))
     }
 }

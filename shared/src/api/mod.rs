@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod credits;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod memberships;
 pub mod openapi;
 pub mod organizations;
@@ -56,6 +57,10 @@ pub struct AppState {
     pub launcher: Arc<crate::sync::launch::Launcher>,
     /// Where completion events go.
     pub events: Arc<crate::sync::events::EventPublisher>,
+    /// Per-caller and per-tenant request limits.
+    pub limits: Arc<limits::RateLimits>,
+    /// The audit trail of sync triggers (and writes).
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 impl AppState {
@@ -68,8 +73,22 @@ impl AppState {
             secrets,
             launcher: Arc::new(crate::sync::launch::Launcher::Inline),
             events: Arc::new(crate::sync::events::EventPublisher::Log),
+            limits: Arc::new(limits::RateLimits::default()),
+            audit: Arc::new(crate::audit::AuditLog::new(store.clone(), crate::audit::DEFAULT_RETENTION_DAYS)),
             store,
         }
+    }
+
+    /// Uses `audit` instead of the default audit log (its retention).
+    pub fn with_audit(mut self, audit: crate::audit::AuditLog) -> Self {
+        self.audit = Arc::new(audit);
+        self
+    }
+
+    /// Uses `limits` instead of the default request limits.
+    pub fn with_limits(mut self, limits: limits::RateLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// Uses `launcher` and `events` for sync runs (the default is inline runs and logged events).
@@ -181,4 +200,16 @@ pub fn serve(routes: Routes, state: AppState) -> Router {
 /// Every route this build serves (the local server and tests use it).
 pub fn all_routes() -> Routes {
     tenant_routes().merge(role_routes()).merge(credit_routes()).merge(sync_routes())
+}
+
+/// Tenant authorization and resolution (contract 3.6), then the tenant's request limit: the
+/// tenant part of every tenant route.
+pub async fn tenant_access(
+    state: &AppState,
+    caller: &extract::Authenticated,
+    tenant: &extract::TenantPath,
+) -> Result<crate::auth::TenantRef, error::ApiError> {
+    let names = crate::auth::authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    state.limits.tenant(&names.tenant_id).map_err(error::ApiError::too_many_requests)?;
+    Ok(names)
 }

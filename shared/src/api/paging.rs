@@ -16,7 +16,7 @@ use super::params::{self, QueryParams};
 use super::respond::cached_json;
 use super::totals::{self, is_initial_load};
 use super::AppState;
-use crate::auth::{authorize_tenant, TenantRef};
+use crate::auth::TenantRef;
 use crate::pagination::{page_offset, CursorPosition, CursorScope};
 use crate::store::item::{CollectionRecord, Stored};
 use crate::store::query::{self, Filter, ListMode, ListRequest, EVALUATION_BUDGET};
@@ -144,7 +144,7 @@ pub async fn list<P: PagedRoute>(
         return Err(ApiError::invalid(problems));
     }
     let paging = paging?;
-    let tenant = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let tenant = super::tenant_access(&state, &caller, &tenant).await?;
     if let Some(app) = &filters.app_code {
         check_app_code(&state, app).await?;
     }

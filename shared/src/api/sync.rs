@@ -17,7 +17,8 @@ use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
 use super::respond::{cached_json, json_response};
 use super::AppState;
-use crate::auth::{authorize_tenant, TenantRef};
+use crate::audit::AuditEntry;
+use crate::auth::TenantRef;
 use crate::store::keys::Collection;
 use crate::store::reader;
 use crate::store::writer::{Clock, Writer};
@@ -45,14 +46,60 @@ fn idempotency_key(headers: &HeaderMap, problems: &mut Vec<FieldProblem>) -> Opt
     }
 }
 
-/// Handler of `POST /tenants/{tenantId}/sync`.
+/// What the audit entry of a trigger needs to learn while the trigger runs.
+#[derive(Default)]
+struct TriggerNote {
+    tenant_id: Option<String>,
+    sync_id: Option<String>,
+}
+
+/// Handler of `POST /tenants/{tenantId}/sync`. Every trigger of an authorized tenant leaves
+/// an audit entry with its outcome (`crate::audit`); refused ones are only logged, so a
+/// caller cannot fill another tenant's audit trail.
 pub async fn trigger(
     State(state): State<AppState>,
     caller: Authenticated,
     tenant: TenantPath,
     RawQuery(raw): RawQuery,
+    request_id: Option<axum::Extension<super::request_id::RequestId>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let mut note = TriggerNote::default();
+    let result = run_trigger(&state, &caller, &tenant, raw, &headers, &mut note).await;
+    let outcome = match &result {
+        Ok(response) if response.headers().contains_key("idempotent-replayed") => "replayed".to_owned(),
+        Ok(response) if response.status() == StatusCode::ACCEPTED => "started".to_owned(),
+        Ok(_) => "completed".to_owned(),
+        Err(error) => error.code().map(str::to_lowercase).unwrap_or_else(|| error.status().as_u16().to_string()),
+    };
+    match note.tenant_id {
+        Some(tenant_id) => {
+            let entry = AuditEntry {
+                action: "sync.trigger",
+                tenant_id,
+                principal: caller.0.principal.clone(),
+                caller_kind: if caller.0.kind == crate::auth::TokenKind::Service { "service" } else { "kinde" },
+                outcome,
+                sync_id: note.sync_id,
+                request_id: request_id.map(|id| id.0 .0.clone()),
+                at: Timestamp::now(),
+            };
+            state.audit.record(entry).await;
+        }
+        None => tracing::info!(principal = %caller.0.principal, %outcome, "sync trigger refused before tenant access"),
+    }
+    result
+}
+
+async fn run_trigger(
+    state: &AppState,
+    caller: &Authenticated,
+    tenant: &TenantPath,
+    raw: Option<String>,
+    headers: &HeaderMap,
+    note: &mut TriggerNote,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
     let query = QueryParams::parse(raw.as_deref());
     let mut problems = Vec::new();
     let options = RunOptions {
@@ -60,11 +107,12 @@ pub async fn trigger(
         force_sync: params::boolean(&query, "forceSync", &mut problems),
         wait: params::boolean(&query, "wait", &mut problems),
     };
-    let key = idempotency_key(&headers, &mut problems);
+    let key = idempotency_key(headers, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }
-    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let names = super::tenant_access(&state, caller, tenant).await?;
+    note.tenant_id = Some(names.tenant_id.clone());
     let principal = caller.0.principal.clone();
     if let Some(key) = &key {
         if let Some(answer) = replay_answer(&state, &names.tenant_id, &principal, key, options).await? {
@@ -99,6 +147,7 @@ pub async fn trigger(
         Err(StartError::Store(error)) => return Err(error.into()),
     };
     tracing::info!(tenant = %names.tenant_id, sync_id = %run.sync_id, %principal, "sync started");
+    note.sync_id = Some(run.sync_id.clone());
     if matches!(*state.launcher, Launcher::Inline) {
         let finished = execute(&state, &names, run).await?;
         return Ok(answer(&finished));
@@ -288,7 +337,7 @@ pub async fn status(
     tenant: TenantPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let names = super::tenant_access(&state, &caller, &tenant).await?;
     let (counters, runs) =
         tokio::join!(reader::counters(&state.store, &names.tenant_id), record::status(&state.store, &names.tenant_id));
     let (counters, runs) = (counters?, runs?);

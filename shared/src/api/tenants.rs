@@ -9,7 +9,6 @@ use super::error::ApiError;
 use super::extract::{Authenticated, TenantPath};
 use super::respond::cached_json;
 use super::AppState;
-use crate::auth::authorize_tenant;
 use crate::model::{JsonObject, Tenant};
 use crate::store::reader::{self, StoredTenant};
 use crate::time::Timestamp;
@@ -94,7 +93,7 @@ pub async fn tenant_for(
     caller: &Authenticated,
     tenant: &TenantPath,
 ) -> Result<(Tenant, StoredTenant), ApiError> {
-    let names = authorize_tenant(&state.directory, &caller.0, &tenant.0).await?;
+    let names = super::tenant_access(state, caller, tenant).await?;
     let not_found = || ApiError::from(crate::auth::AuthError::TenantNotFound);
     let stored = reader::tenant(&state.store, &names.tenant_id).await?.ok_or_else(not_found)?;
     let record = stored.live().cloned().ok_or_else(not_found)?;
