@@ -29,6 +29,25 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
 }
 
+/// `cargo` with the variables `cargo test` sets for a test process removed. Build scripts
+/// (ring's, aws-lc-sys's) rerun when `CARGO_MANIFEST_DIR` and its kind change, and a rerun
+/// rebuilds the whole SDK twice: once here and again in the next outer build.
+fn cargo() -> Command {
+    let mut command = Command::new("cargo");
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
+        if set_by_cargo_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.current_dir(workspace());
+    command
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -37,29 +56,38 @@ fn free_port() -> u16 {
 struct Watch {
     child: Child,
     port: u16,
+    /// Where watch's own output goes, shown when it stops early.
+    log: PathBuf,
 }
 
 impl Watch {
     fn start(env_file: &Path) -> Self {
         let port = free_port();
+        let log = std::env::temp_dir().join(format!("lambda-e2e-watch-{}.log", uuid::Uuid::new_v4()));
+        let output = std::fs::File::create(&log).expect("watch log");
         let child = std::os::unix::process::CommandExt::process_group(
-            Command::new("cargo")
+            cargo()
                 .args(["lambda", "watch", "--ignore-changes", "--quiet", "--invoke-address", "127.0.0.1"])
                 .args(["--invoke-port", &port.to_string(), "--timeout", "120", "--env-file"])
                 .arg(env_file)
-                .current_dir(workspace())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null()),
+                .stderr(output),
             0,
         )
         .spawn()
         .expect("cargo lambda is installed (scripts/test.sh installs it)");
-        Self { child, port }
+        Self { child, port, log }
     }
 
-    async fn ready(&self) {
+    /// Waits until watch listens; fails at once, with watch's output, when it exits (an env
+    /// file it cannot parse, say).
+    async fn ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("cargo lambda watch exited ({status}): {output}");
+            }
             assert!(Instant::now() < deadline, "cargo lambda watch did not start listening");
             pause(100).await;
         }
@@ -68,11 +96,10 @@ impl Watch {
     /// `cargo lambda invoke <function> --data-file <file>`: the function's JSON answer, or the
     /// error text when the invocation failed.
     fn invoke(&self, function: &str, file: &Path) -> Result<Value, String> {
-        let output = Command::new("cargo")
+        let output = cargo()
             .args(["lambda", "invoke", function, "--output-format", "json", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string(), "--data-file"])
             .arg(file)
-            .current_dir(workspace())
             .output()
             .expect("cargo lambda invoke runs");
         if output.status.success() {
@@ -92,6 +119,7 @@ impl Drop for Watch {
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -102,7 +130,8 @@ fn env_file(store: &Store, issuer: &str) -> EnvFile {
         format!("DYNAMODB_ENDPOINT={}", integration_tests::endpoint()),
         format!("KINDE_ISSUER_URL={issuer}"),
         format!("KINDE_AUDIENCE={}", dev::DEV_KINDE_AUDIENCE),
-        format!("SERVICE_KEYS={services}"),
+        // Quoted: cargo lambda's env-file parser refuses unquoted JSON.
+        format!("SERVICE_KEYS='{services}'"),
         format!("CURSOR_SIGNING_KEY={}", dev::DEV_CURSOR_KEY),
         "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".to_owned(),
         "RUST_LOG=warn".to_owned(),
@@ -182,14 +211,17 @@ fn check_api_answer(file: &Path, event: &Value, answer: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
-    let status =
-        Command::new("cargo").args(["build", "--quiet", "--workspace", "--bins"]).current_dir(workspace()).status();
-    assert!(status.is_ok_and(|s| s.success()), "the function binaries build");
+    // Built the way watch builds them (`cargo run --bin <function>`, each with its own
+    // package's features), so the first invocations do not wait on a compiler.
+    for function in FUNCTIONS {
+        let status = cargo().args(["build", "--quiet", "--bin", function]).status();
+        assert!(status.is_ok_and(|s| s.success()), "{function} builds");
+    }
     let (store, _) = integration_tests::seeded_store().await;
     let key = bench_key();
     let issuer = TestIssuer::start(&[&key]).await;
     let env = env_file(&store, &issuer.url);
-    let watch = Watch::start(&env.0);
+    let mut watch = Watch::start(&env.0);
     watch.ready().await;
 
     // API functions: every event file, with a fresh token for the placeholder.
