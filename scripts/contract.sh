@@ -4,8 +4,7 @@
 #   - a bounded property-based run of schemathesis against `wrapper-sync serve` on seeded demo
 #     data, with a platform-wide service token, finds no 5xx and no response that breaks the file.
 # Needs DYNAMODB_ENDPOINT (scripts/test.sh starts DynamoDB Local and sets it). Installs the pinned
-# Python tools when missing. EXAMPLES (default 50) bounds schemathesis per operation;
-# WRAPPER_SYNC_CLI names a prebuilt CLI.
+# Python tools when missing. EXAMPLES (default 50) bounds schemathesis per operation.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -19,15 +18,9 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null || pip_install 'openapi-s
 echo "openapi-spec-validator docs/openapi.yaml"
 openapi-spec-validator docs/openapi.yaml
 
-# WRAPPER_SYNC_CLI: a CLI binary already built (scripts/test.sh passes the one `cargo test`
-# built, saving a second build of the shared crate with the CLI's own features).
-if [ -n "${WRAPPER_SYNC_CLI:-}" ]; then
-    cli="$WRAPPER_SYNC_CLI"
-else
-    cargo build --quiet -p wrapper-sync-cli
-    cli="$root/target/debug/wrapper-sync"
-    if [ -n "${CARGO_TARGET_DIR:-}" ]; then cli="$CARGO_TARGET_DIR/debug/wrapper-sync"; fi
-fi
+cargo build --quiet -p wrapper-sync-cli
+cli="$root/target/debug/wrapper-sync"
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then cli="$CARGO_TARGET_DIR/debug/wrapper-sync"; fi
 export TABLE_NAME="contract-$$"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$cli" table create >/dev/null
