@@ -38,6 +38,11 @@ fn document(services: &str) -> serde_json::Value {
 
 /// Runtime secrets read from `secret_id`, refreshed every second.
 fn from_secrets_manager(secret_id: &str) -> RuntimeSecrets {
+    from_secrets_manager_with(secret_id, None)
+}
+
+/// [`from_secrets_manager`], with `SERVICE_KEYS` in the environment when given.
+fn from_secrets_manager_with(secret_id: &str, environment_keys: Option<String>) -> RuntimeSecrets {
     let endpoint = moto();
     let aws = shared::config::StoreConfig::from_lookup(|name| match name {
         "DYNAMODB_ENDPOINT" => Some(integration_tests::endpoint()),
@@ -49,6 +54,7 @@ fn from_secrets_manager(secret_id: &str) -> RuntimeSecrets {
             "APP_SYNC_SECRET_ID" => Some(secret_id.to_owned()),
             "SECRETS_MANAGER_ENDPOINT" => Some(endpoint.clone()),
             "SECRETS_REFRESH_SECONDS" => Some("1".to_owned()),
+            "SERVICE_KEYS" => environment_keys.clone(),
             _ => None,
         },
         &aws,
@@ -146,4 +152,37 @@ async fn a_secret_that_cannot_be_read_answers_503() {
     assert_eq!(reply.status, 503, "{}", reply.text);
     assert!(reply.header("retry-after").is_some());
     assert!(!reply.text.contains("no-such-secret"));
+}
+
+#[tokio::test]
+async fn tokens_are_verified_without_waiting_for_a_secret_they_do_not_need() {
+    // The secret cannot be read at all, so anything that waited for it would answer 503.
+    let bench = Bench::start().await;
+    let keys = service_keys().config(&SERVICES).unwrap();
+    let api = api_with(&bench, from_secrets_manager_with("no-such-secret", Some(keys))).await;
+    let tenant = |token: String| {
+        let request = bench.client.get(format!("{api}/api/sync/tenants/{}", A.0)).bearer_auth(token);
+        Reply::fetch(request)
+    };
+    let started = Instant::now();
+    let service = tenant(crm_token(service_keys())).await;
+    assert_eq!(service.status, 200, "service keys from the environment: {}", service.text);
+    let kinde = tenant(bench.kinde(Some(A.1), json!({}))).await;
+    assert_eq!(kinde.status, 200, "a Kinde token needs no runtime secret: {}", kinde.text);
+    assert!(started.elapsed() < shared::secrets::FIRST_READ_WAIT, "neither waited for the secret");
+    // A page signs a cursor, and its key is only in the secret: no key is made up.
+    let page = users(&bench.client, &api, &crm_token(service_keys()), "").await;
+    assert_eq!(page.status, 503, "{}", page.text);
+}
+
+#[tokio::test]
+async fn service_keys_in_the_environment_win_over_the_secrets_member() {
+    let bench = Bench::start().await;
+    let other = DevServiceKeys::generate().unwrap();
+    let secret = create_secret(document(&other.config(&SERVICES).unwrap())).await;
+    let environment = service_keys().config(&SERVICES).unwrap();
+    let api = api_with(&bench, from_secrets_manager_with(&secret, Some(environment))).await;
+    let page = users(&bench.client, &api, &crm_token(service_keys()), "").await;
+    assert_eq!(page.status, 200, "the environment's key, with the cursor key from the secret: {}", page.text);
+    assert_eq!(users(&bench.client, &api, &crm_token(&other), "").await.status, 401, "the secret's key is ignored");
 }

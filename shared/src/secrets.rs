@@ -6,20 +6,27 @@
 //! (`CURSOR_SIGNING_KEY`, `CURSOR_SIGNING_KEY_PREVIOUS`, `SERVICE_KEYS`, ...). Nothing secret
 //! is in the function's environment, so `lambda:GetFunctionConfiguration` reveals nothing,
 //! and a rotation needs no deploy: the secret is read again every `SECRETS_REFRESH_SECONDS`
-//! (default 300) in the background while requests keep using the last good copy. The first
-//! read starts during the function's init, beside everything else, and the first request
-//! waits for it only if it is not back yet. Locally (no `APP_SYNC_SECRET_ID`) the same
-//! names are read from the environment.
+//! (default 300) in the background while requests keep using the last good copy.
+//!
+//! The secret stays off the cold start's critical path. Its first read (client included)
+//! is spawned during init and overlaps the rest of it; a request asks for the part it needs
+//! only when it needs it: a service token for the service keys, a page for the cursor key
+//! after its read of the store. The service keys are public, so they may also be given in
+//! the environment (`SERVICE_KEYS`): they are then authoritative (the secret's member is
+//! ignored) and a service token never waits for the secret; the price is that rotating a
+//! service key becomes a configuration update. Locally (no `APP_SYNC_SECRET_ID`) every name
+//! is read from the environment.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::auth::config::{legacy_secrets, LegacyServiceSecrets};
-use crate::auth::services::ServiceCredentials;
+use crate::auth::services::{ServiceCredentials, ServiceKeySource};
+use crate::auth::AuthError;
 use crate::config::{ConfigError, StoreConfig};
 use crate::pagination::CursorCodec;
 
@@ -36,20 +43,20 @@ pub struct SecretMaterial {
     /// Signs and checks pagination cursors.
     pub cursors: CursorCodec,
     /// The calling services' public keys and grants.
-    pub services: ServiceCredentials,
+    pub services: Arc<ServiceCredentials>,
     /// The deprecated shared-secret mode, when enabled.
-    pub legacy: Option<LegacyServiceSecrets>,
+    pub legacy: Option<Arc<LegacyServiceSecrets>>,
 }
 
 impl SecretMaterial {
     /// Reads the material through `lookup` (the environment, or the secret's members).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let services = match lookup("SERVICE_KEYS") {
-            Some(json) => ServiceCredentials::parse(&json)
-                .map_err(|reason| ConfigError::Invalid { name: "SERVICE_KEYS", reason })?,
-            None => ServiceCredentials::default(),
-        };
-        Ok(Self { cursors: CursorCodec::from_lookup(&lookup)?, services, legacy: legacy_secrets(&lookup)? })
+        let services = Arc::new(service_keys(&lookup)?.unwrap_or_default());
+        Ok(Self {
+            cursors: CursorCodec::from_lookup(&lookup)?,
+            services,
+            legacy: legacy_secrets(&lookup)?.map(Arc::new),
+        })
     }
 
     /// Reads the material from the secret document `json`, falling back to `fallback` (the
@@ -67,12 +74,48 @@ impl SecretMaterial {
     }
 }
 
+/// `SERVICE_KEYS` of `lookup`, parsed, when it is set.
+fn service_keys(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<ServiceCredentials>, ConfigError> {
+    lookup("SERVICE_KEYS")
+        .map(|json| {
+            ServiceCredentials::parse(&json).map_err(|reason| ConfigError::Invalid { name: "SERVICE_KEYS", reason })
+        })
+        .transpose()
+}
+
 /// Where the material comes from.
 enum Source {
     /// Fixed at start-up (the environment, tests).
     Fixed,
     /// A Secrets Manager secret, read again every `refresh`.
-    SecretsManager { client: aws_sdk_secretsmanager::Client, secret_id: String, refresh: Duration },
+    SecretsManager(SecretsManagerSource),
+}
+
+/// A Secrets Manager secret and how to reach it. The client is built by the first read, in
+/// the background, not during init.
+struct SecretsManagerSource {
+    secret_id: String,
+    refresh: Duration,
+    region: String,
+    credentials: aws_credential_types::Credentials,
+    endpoint: Option<String>,
+    client: OnceLock<aws_sdk_secretsmanager::Client>,
+}
+
+impl SecretsManagerSource {
+    fn client(&self) -> &aws_sdk_secretsmanager::Client {
+        self.client.get_or_init(|| {
+            let mut builder = aws_sdk_secretsmanager::Config::builder()
+                .http_client(crate::store::aws_http_client())
+                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                .region(aws_sdk_secretsmanager::config::Region::new(self.region.clone()))
+                .credentials_provider(self.credentials.clone());
+            if let Some(endpoint) = &self.endpoint {
+                builder = builder.endpoint_url(endpoint);
+            }
+            aws_sdk_secretsmanager::Client::from_conf(builder.build())
+        })
+    }
 }
 
 /// Why no material can be used.
@@ -86,6 +129,8 @@ pub enum SecretsError {
 struct Inner {
     source: Source,
     environment: HashMap<String, String>,
+    /// `SERVICE_KEYS` from the environment, which then wins over the secret's member.
+    environment_keys: Option<Arc<ServiceCredentials>>,
     current: watch::Sender<Option<Arc<SecretMaterial>>>,
     read_at: Mutex<Option<Instant>>,
     refreshing: AtomicBool,
@@ -106,16 +151,22 @@ impl std::fmt::Debug for RuntimeSecrets {
 impl RuntimeSecrets {
     /// Material fixed for the life of the process.
     pub fn fixed(material: SecretMaterial) -> Self {
-        Self::with(Source::Fixed, HashMap::new(), Some(Arc::new(material)))
+        Self::with(Source::Fixed, HashMap::new(), None, Some(Arc::new(material)))
     }
 
-    fn with(source: Source, environment: HashMap<String, String>, material: Option<Arc<SecretMaterial>>) -> Self {
+    fn with(
+        source: Source,
+        environment: HashMap<String, String>,
+        environment_keys: Option<Arc<ServiceCredentials>>,
+        material: Option<Arc<SecretMaterial>>,
+    ) -> Self {
         let read_at = material.is_some().then(Instant::now);
         let (current, _) = watch::channel(material);
         Self {
             inner: Arc::new(Inner {
                 source,
                 environment,
+                environment_keys,
                 current,
                 read_at: Mutex::new(read_at),
                 refreshing: AtomicBool::new(false),
@@ -125,7 +176,8 @@ impl RuntimeSecrets {
 
     /// The secrets of a process: from the Secrets Manager secret `APP_SYNC_SECRET_ID` when it
     /// is set (its first read starts now, in the background; call from within a Tokio
-    /// runtime), else from the environment (`lookup`), checked now.
+    /// runtime), with `SERVICE_KEYS` from `lookup` when it has them; else everything from
+    /// the environment (`lookup`), checked now.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, aws: &StoreConfig) -> Result<Self, ConfigError> {
         let Some(secret_id) = lookup("APP_SYNC_SECRET_ID") else {
             return Ok(Self::fixed(SecretMaterial::from_lookup(lookup)?));
@@ -141,18 +193,18 @@ impl RuntimeSecrets {
                 )?
             }
         };
-        let mut builder = aws_sdk_secretsmanager::Config::builder()
-            .http_client(crate::store::aws_http_client())
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new(aws.region.clone()))
-            .credentials_provider(aws.credentials());
-        if let Some(endpoint) = lookup("SECRETS_MANAGER_ENDPOINT") {
-            builder = builder.endpoint_url(endpoint);
-        }
-        let client = aws_sdk_secretsmanager::Client::from_conf(builder.build());
+        let source = SecretsManagerSource {
+            secret_id,
+            refresh,
+            region: aws.region.clone(),
+            credentials: aws.credentials(),
+            endpoint: lookup("SECRETS_MANAGER_ENDPOINT"),
+            client: OnceLock::new(),
+        };
+        let environment_keys = service_keys(&lookup)?.map(Arc::new);
         // Non-secret settings the document may leave out (`ALLOWED_SERVICE_TOKENS`, ...).
         let environment = FALLBACK_NAMES.iter().filter_map(|name| Some(((*name).to_owned(), lookup(name)?))).collect();
-        let secrets = Self::with(Source::SecretsManager { client, secret_id, refresh }, environment, None);
+        let secrets = Self::with(Source::SecretsManager(source), environment, environment_keys, None);
         secrets.start_reading();
         Ok(secrets)
     }
@@ -175,18 +227,17 @@ impl RuntimeSecrets {
     }
 
     fn refresh_due(&self) -> bool {
-        let Source::SecretsManager { refresh, .. } = &self.inner.source else {
+        let Source::SecretsManager(source) = &self.inner.source else {
             return false;
         };
         let read_at = self.inner.read_at.lock().map(|guard| *guard).unwrap_or(None);
-        read_at.is_none_or(|at| at.elapsed() >= *refresh)
+        read_at.is_none_or(|at| at.elapsed() >= source.refresh)
     }
 
     /// Starts one background read of the secret, unless one is running. Until the first
     /// read succeeds it retries every second; later failures keep the last good material.
     fn start_reading(&self) {
-        if !matches!(self.inner.source, Source::SecretsManager { .. })
-            || self.inner.refreshing.swap(true, Ordering::AcqRel)
+        if !matches!(self.inner.source, Source::SecretsManager(_)) || self.inner.refreshing.swap(true, Ordering::AcqRel)
         {
             return;
         }
@@ -220,19 +271,36 @@ impl RuntimeSecrets {
 }
 
 /// Settings read from the environment when the secret does not have them.
-const FALLBACK_NAMES: [&str; 3] = ["ALLOWED_SERVICE_TOKENS", "SERVICE_TOKEN_HMAC_PLATFORM_SERVICES", "SERVICE_KEYS"];
+const FALLBACK_NAMES: [&str; 2] = ["ALLOWED_SERVICE_TOKENS", "SERVICE_TOKEN_HMAC_PLATFORM_SERVICES"];
 
 async fn read(inner: &Inner) -> Result<SecretMaterial, String> {
-    let Source::SecretsManager { client, secret_id, .. } = &inner.source else {
+    let Source::SecretsManager(source) = &inner.source else {
         return Err("no secret to read".into());
     };
-    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+    let output = source.client().get_secret_value().secret_id(&source.secret_id).send().await.map_err(|e| {
         use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
         format!("GetSecretValue failed: {}", e.code().unwrap_or("no answer"))
     })?;
     let text = output.secret_string().ok_or("the secret has no string value")?;
-    SecretMaterial::from_document(text, |name| inner.environment.get(name).cloned())
-        .map_err(|error| format!("the secret is unusable: {error}"))
+    let mut material = SecretMaterial::from_document(text, |name| inner.environment.get(name).cloned())
+        .map_err(|error| format!("the secret is unusable: {error}"))?;
+    if let Some(keys) = &inner.environment_keys {
+        material.services = keys.clone();
+    }
+    Ok(material)
+}
+
+impl ServiceKeySource for RuntimeSecrets {
+    async fn service_keys(&self) -> Result<Arc<ServiceCredentials>, AuthError> {
+        if let Some(keys) = &self.inner.environment_keys {
+            return Ok(keys.clone());
+        }
+        Ok(self.material().await.map_err(|_| AuthError::Unavailable)?.services.clone())
+    }
+
+    async fn shared_secrets(&self) -> Result<Option<Arc<LegacyServiceSecrets>>, AuthError> {
+        Ok(self.material().await.map_err(|_| AuthError::Unavailable)?.legacy.clone())
+    }
 }
 
 #[cfg(test)]

@@ -179,9 +179,11 @@ async fn read_page<P: PagedRoute>(
     for (name, value) in &filters.effective {
         scope = scope.with(name, value.clone());
     }
-    let secrets = state.secrets.material().await?;
     let position = match &paging.cursor {
-        Some(cursor) => Some(secrets.cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?),
+        Some(cursor) => {
+            let secrets = state.secrets.material().await?;
+            Some(secrets.cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?)
+        }
         None => None,
     };
     let mode = match paging.since {
@@ -217,11 +219,14 @@ async fn read_page<P: PagedRoute>(
     let fixed = position.as_ref().and_then(|p| p.total.map(|total| (total, p.total_estimated)));
     let store = &state.store;
     let collection = <P::Record as CollectionRecord>::COLLECTION;
-    let (page, total) = tokio::join!(
+    // The cursor key is needed only to sign the next cursor: on a cold start its first
+    // read from the secret overlaps the page read instead of preceding it.
+    let (page, total, secrets) = tokio::join!(
         query::list::<P::Record>(store, &tenant.tenant_id, mode, &request),
         totals::total(store, &tenant.tenant_id, collection, mode, &request, fixed, started),
+        state.secrets.material(),
     );
-    let (page, total) = (page?, total?);
+    let (page, total, secrets) = (page?, total?, secrets?);
     if watermark.is_some() && position.is_none() {
         store.check_clock()?;
     }

@@ -17,10 +17,26 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
+
+use super::config::LegacyServiceSecrets;
+use super::AuthError;
+
+/// Where the verifier gets the keys service tokens are checked against (the runtime
+/// secrets implement it). The verifier asks only when a token needs them, so a Kinde token
+/// never waits for the runtime secret's first read, and neither does a service token when
+/// the service keys come from the environment.
+pub trait ServiceKeySource: Sync {
+    /// The calling services' public keys and grants (for EdDSA and ES256 tokens).
+    fn service_keys(&self) -> impl Future<Output = Result<Arc<ServiceCredentials>, AuthError>> + Send;
+    /// The deprecated shared secrets, `None` unless that mode is on (for HS256/384/512 tokens).
+    fn shared_secrets(&self) -> impl Future<Output = Result<Option<Arc<LegacyServiceSecrets>>, AuthError>> + Send;
+}
 
 /// What a service may do beyond reading its own tenant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

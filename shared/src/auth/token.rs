@@ -11,11 +11,10 @@ use std::sync::Arc;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::config::{AuthConfig, WRITE_PERMISSION};
+use super::config::{AuthConfig, LegacyServiceSecrets, WRITE_PERMISSION};
 use super::jwks::{JwksCache, KeyLookupError};
-use super::services::Grants;
+use super::services::{Grants, ServiceCredentials, ServiceKeySource};
 use super::{AuthError, Caller, CallerScope, TokenKind};
-use crate::secrets::SecretMaterial;
 
 /// Longest accepted `Authorization` header (contract section 2.7).
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
@@ -71,12 +70,13 @@ impl Authenticator {
         &self.config
     }
 
-    /// Authenticates the value of the `Authorization` header (`None` when absent), with the
-    /// current runtime secrets (the calling services' keys, the deprecated shared secret).
+    /// Authenticates the value of the `Authorization` header (`None` when absent). Service
+    /// tokens are checked against the keys `keys` supplies (the runtime secrets); Kinde
+    /// tokens never ask for them.
     pub async fn authenticate(
         &self,
         authorization: Option<&[u8]>,
-        secrets: &SecretMaterial,
+        keys: &impl ServiceKeySource,
     ) -> Result<Caller, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         if header.len() > MAX_AUTHORIZATION_LEN {
@@ -91,10 +91,11 @@ impl Authenticator {
             }
             Algorithm::EdDSA | Algorithm::ES256 => {
                 let kid = jws_header.kid.ok_or(AuthError::Invalid)?;
-                self.verify_service(token, jws_header.alg, &kid, secrets)
+                self.verify_service(token, jws_header.alg, &kid, &*keys.service_keys().await?)
             }
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                self.verify_shared_secret(token, jws_header.alg, secrets)
+                let legacy = keys.shared_secrets().await?.ok_or(AuthError::Invalid)?;
+                self.verify_shared_secret(token, jws_header.alg, &legacy)
             }
             _ => Err(AuthError::Invalid),
         }
@@ -135,16 +136,16 @@ impl Authenticator {
         token: &str,
         algorithm: Algorithm,
         kid: &str,
-        secrets: &SecretMaterial,
+        services: &ServiceCredentials,
     ) -> Result<Caller, AuthError> {
-        let key = secrets.services.key(kid).filter(|k| k.algorithm == algorithm).ok_or(AuthError::Invalid)?;
+        let key = services.key(kid).filter(|k| k.algorithm == algorithm).ok_or(AuthError::Invalid)?;
         let claims = decode::<ServiceClaims>(token, &key.key, &self.service_validation(algorithm))
             .map_err(|_| AuthError::Invalid)?
             .claims;
         if claims.service != key.service {
             return Err(AuthError::Invalid);
         }
-        let grants = secrets.services.grants(&key.service).unwrap_or_default();
+        let grants = services.grants(&key.service).unwrap_or_default();
         self.service_caller(claims, grants)
     }
 
@@ -154,9 +155,8 @@ impl Authenticator {
         &self,
         token: &str,
         algorithm: Algorithm,
-        secrets: &SecretMaterial,
+        legacy: &LegacyServiceSecrets,
     ) -> Result<Caller, AuthError> {
-        let legacy = secrets.legacy.as_ref().ok_or(AuthError::Invalid)?;
         let validation = self.service_validation(algorithm);
         let claims = std::iter::once(&legacy.secret)
             .chain(legacy.previous.as_ref())
