@@ -22,6 +22,12 @@ use crate::stats::{ms, ratio, verdict, Samples};
 
 const FUNCTIONS: [&str; 5] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"];
 const BASELINE: &str = "bench-hello";
+/// Where the secrets are in the runtime-secret variants: the variables moved into the secret
+/// (the rest stays in the environment).
+const SECRET_VARIANTS: [(&str, &[&str]); 2] = [
+    ("cursor key (SERVICE_KEYS in env)", &["CURSOR_SIGNING_KEY"]),
+    ("cursor key and SERVICE_KEYS", &["CURSOR_SIGNING_KEY", "SERVICE_KEYS"]),
+];
 /// Warm requests after the first, per start.
 const WARM_REQUESTS: usize = 10;
 
@@ -54,29 +60,45 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     println!("| function | stripped size MB | init median ms | hello init ms | init ratio (target 1.5) | first response ms | warm median ms | cold penalty ms | hello spawn-to-response ms | penalty ratio (target 2) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut decomposition = Vec::new();
-    let runtime_secret_env = fixture.runtime_secret_env().await?;
+    let mut variants = Vec::new();
+    for (label, secret_names) in SECRET_VARIANTS {
+        if let Some(env) = fixture.runtime_secret_env(secret_names).await? {
+            variants.push((label, env));
+        }
+    }
     let mut with_secret = Vec::new();
     for function in FUNCTIONS {
         let event = event_for(fixture, function)?;
         let (mut init, mut first, mut warm) = (Samples::default(), Samples::default(), Samples::default());
         let (mut hello_init, mut hello_first) = (Samples::default(), Samples::default());
-        let (mut secret_init, mut secret_first) = (Samples::default(), Samples::default());
+        let mut secret = vec![(Samples::default(), Samples::default()); variants.len()];
         for _ in 0..rounds {
             let real = start(function, &event, fixture.function_env()).await?;
             init.push(real.init);
             first.push(real.first_response);
             real.warm.values().for_each(|v| warm.push(v));
-            if let Some(env) = runtime_secret_env.as_ref().filter(|_| function.ends_with("-api")) {
-                let secret = start(function, &event, env.clone()).await?;
-                secret_init.push(secret.init);
-                secret_first.push(secret.first_response);
+            for ((_, env), (secret_init, secret_first)) in variants.iter().zip(secret.iter_mut()) {
+                if function.ends_with("-api") {
+                    let started = start(function, &event, env.clone()).await?;
+                    secret_init.push(started.init);
+                    secret_first.push(started.first_response);
+                }
             }
             let hello = start(BASELINE, &json!({ "hello": "world" }), fixture.function_env()).await?;
             hello_init.push(hello.init);
             hello_first.push(hello.first_response);
         }
-        if runtime_secret_env.is_some() && function.ends_with("-api") {
-            with_secret.push((function, init.median(), first.median(), secret_init.median(), secret_first.median()));
+        if function.ends_with("-api") {
+            for ((label, _), (secret_init, secret_first)) in variants.iter().zip(&secret) {
+                with_secret.push((
+                    function,
+                    *label,
+                    init.median(),
+                    first.median(),
+                    secret_init.median(),
+                    secret_first.median(),
+                ));
+            }
         }
         let penalty = first.median().saturating_sub(warm.median());
         let init_ratio = ratio(init.median(), hello_init.median());
@@ -98,17 +120,15 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     let hello_size = std::fs::metadata(release_binary(BASELINE))?.len() as f64 / 1_048_576.0;
     println!("\n{BASELINE}: stripped size {hello_size:.1} MB.");
     if with_secret.is_empty() {
-        println!("\n(No MOTO_ENDPOINT: the runtime-secret variant was not measured.)");
+        println!("\n(No MOTO_ENDPOINT: the runtime-secret variants were not measured.)");
     } else {
-        println!(
-            "\nSecrets read at runtime from Secrets Manager (moto on loopback, APP_SYNC_SECRET_ID) against secrets in"
-        );
-        println!("the environment, same binaries, alternated in the rounds above:\n");
-        println!("| function | init, env ms | init, runtime secret ms | first response, env ms | first response, runtime secret ms | ratio (first response) |");
-        println!("|---|---|---|---|---|---|");
-        for (function, init, first, secret_init, secret_first) in with_secret {
+        println!("\nSecrets read at runtime from Secrets Manager (moto on loopback, APP_SYNC_SECRET_ID) against every");
+        println!("secret in the environment, same binaries, alternated in the rounds above:\n");
+        println!("| function | in the secret | init, env ms | init, runtime secret ms | first response, env ms | first response, runtime secret ms | ratio (first response) |");
+        println!("|---|---|---|---|---|---|---|");
+        for (function, label, init, first, secret_init, secret_first) in with_secret {
             println!(
-                "| {function} | {} | {} | {} | {} | {:.2} |",
+                "| {function} | {label} | {} | {} | {} | {} | {:.2} |",
                 ms(init),
                 ms(secret_init),
                 ms(first),

@@ -127,13 +127,13 @@ impl Fixture {
         .collect()
     }
 
-    /// [`Fixture::function_env`] with the secrets taken out and put into a new Secrets
-    /// Manager secret at `MOTO_ENDPOINT` instead (`APP_SYNC_SECRET_ID`), when moto runs.
-    pub async fn runtime_secret_env(&self) -> anyhow::Result<Option<Vec<(String, String)>>> {
+    /// [`Fixture::function_env`] with the variables `secret_names` taken out and put into a
+    /// new Secrets Manager secret at `MOTO_ENDPOINT` instead (`APP_SYNC_SECRET_ID`), when moto
+    /// runs. The rest stays in the environment (`SERVICE_KEYS` may, and then wins).
+    pub async fn runtime_secret_env(&self, secret_names: &[&str]) -> anyhow::Result<Option<Vec<(String, String)>>> {
         let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") else {
             return Ok(None);
         };
-        let secret_names = ["CURSOR_SIGNING_KEY", "SERVICE_KEYS"];
         let env = self.function_env();
         let document: serde_json::Map<String, serde_json::Value> = env
             .iter()
