@@ -10,6 +10,7 @@ pub mod config;
 /// The importer of NDJSON files (development tools: the operator CLI, not the functions).
 #[cfg(feature = "dev-tools")]
 pub mod import;
+pub mod ingest;
 pub mod model;
 pub mod pagination;
 pub mod runtime;

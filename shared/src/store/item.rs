@@ -52,6 +52,8 @@ pub mod attr {
     pub const ATSK: &str = "ATSK";
     /// DynamoDB TTL attribute (epoch seconds) of tombstones.
     pub const TTL: &str = "ttl";
+    /// The source version a record came from (`writer::versions`).
+    pub const SV: &str = "sv";
 }
 
 /// No derived values (tenant, catalog, config and entitlement items).
@@ -112,6 +114,11 @@ pub struct Stored<R, D> {
     /// Identifying members of the record (reported in its tombstone; filters match on them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<BTreeMap<String, String>>,
+    /// The platform's `sourceVersion` of the change this record (or tombstone) came from;
+    /// absent for records written without one (seed, plain import lines). A change applies
+    /// only when its version is newer (`writer::versions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sv: Option<u64>,
 }
 
 fn none<R>() -> Option<R> {
@@ -246,6 +253,7 @@ pub fn live_item<R: CollectionRecord>(
         ids: Some(rec.identity()),
         rec: Some(rec),
         der,
+        sv: None,
     }
 }
 
@@ -256,12 +264,25 @@ pub fn tombstone_item<R: CollectionRecord>(
     deleted_at: Timestamp,
     ver: u64,
 ) -> Stored<R, R::Derived> {
+    bare_tombstone(tenant_id, rec.id(), rec.identity(), deleted_at, ver)
+}
+
+/// Builds the tombstone of record `id` of `R`'s collection from its identifying members
+/// alone: what a versioned delete of a record never stored leaves, so that an older upsert
+/// arriving later cannot create it.
+pub fn bare_tombstone<R: CollectionRecord>(
+    tenant_id: &str,
+    id: &str,
+    identity: BTreeMap<String, String>,
+    deleted_at: Timestamp,
+    ver: u64,
+) -> Stored<R, R::Derived> {
     Stored {
         pk: tenant_pk(tenant_id),
-        sk: rec.sort_key(),
+        sk: record_key(R::COLLECTION, id),
         osk: None,
         ask: None,
-        csk: Some(change_key(R::COLLECTION, deleted_at, rec.id())),
+        csk: Some(change_key(R::COLLECTION, deleted_at, id)),
         usk: None,
         rsk: None,
         atpk: None,
@@ -273,7 +294,8 @@ pub fn tombstone_item<R: CollectionRecord>(
         deleted: Some(true),
         deleted_at: Some(deleted_at),
         ttl: Some(tombstone_expiry(epoch_day(deleted_at))),
-        ids: Some(rec.identity()),
+        ids: Some(identity),
+        sv: None,
     }
 }
 
@@ -489,6 +511,7 @@ impl<R> Stored<R, NoDerived> {
             deleted_at: None,
             ttl: None,
             ids: None,
+            sv: None,
         }
     }
 }

@@ -126,6 +126,16 @@ pub fn app_sk(app_code: &str) -> String {
     format!("APP#{app_code}")
 }
 
+/// Days a posting's exactly-once marker is kept: longer than a message can live in the
+/// ingest queue and its dead-letter queue together (14 days), so no redelivery or replay
+/// finds it gone.
+pub const POSTING_MARKER_DAYS: i64 = 30;
+
+/// Sort key of the marker that a credit posting with `change_id` was applied: `POSTED#<changeId>`.
+pub fn posting_marker_sk(change_id: &str) -> String {
+    format!("POSTED#{change_id}")
+}
+
 /// Encodes a signed integer as 20 decimal digits whose text order is numeric order.
 pub fn sortable_int(value: i64) -> String {
     let shifted = (value as i128) - (i64::MIN as i128);

@@ -216,14 +216,20 @@ fn transact_item(table: &str, write: &PlannedWrite, at: Timestamp) -> Result<Tra
             };
             TransactWriteItem::builder().put(built(put.build())?).build()
         }
-        Action::Touch => {
+        Action::Touch | Action::SetSource(_) => {
             let update = Update::builder()
                 .table_name(table)
                 .key(attr::PK, AttributeValue::S(write.pk.clone()))
                 .key(attr::SK, AttributeValue::S(write.sk.clone()))
-                .update_expression("ADD #ver :one")
                 .expression_attribute_names("#ver", "ver")
                 .expression_attribute_values(":one", AttributeValue::N("1".into()));
+            let update = match write.action {
+                Action::SetSource(version) => update
+                    .update_expression("SET #sv = :sv ADD #ver :one")
+                    .expression_attribute_names("#sv", attr::SV)
+                    .expression_attribute_values(":sv", AttributeValue::N(version.to_string())),
+                _ => update.update_expression("ADD #ver :one"),
+            };
             let update = match expected {
                 Some(ver) => update.condition_expression("#ver = :ver").expression_attribute_values(":ver", ver),
                 None => update.condition_expression("attribute_not_exists(#ver)"),

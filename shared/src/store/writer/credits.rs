@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use rust_decimal::Decimal;
 
-use super::super::item::{credit_balance_sk, entity_sk};
-use super::super::StoreError;
+use super::super::item::{attr, credit_balance_sk, entity_sk};
+use super::super::keys::{posting_marker_sk, tenant_pk, POSTING_MARKER_DAYS};
+use super::super::{reader, StoreError};
 use super::plan::Plan;
-use super::{reject_problems, WriteOutcome, Writer};
+use super::{reject_problems, Admission, WriteOutcome, Writer};
 use crate::model::{AppCreditTotals, CreditBalance, Entity, Validate};
 use crate::store::derive;
 use crate::time::Timestamp;
@@ -42,19 +44,37 @@ pub enum CreditActivity {
 
 impl Writer {
     /// Creates or updates an entity's credit balance (including its per-app totals).
+    ///
+    /// A versioned write (ingestion) carries no totals: they come only from postings
+    /// ([`Self::post_credit_activity_once`]), which add up in any order, and the write keeps
+    /// the stored ones. Snapshots and postings would otherwise not converge: a late snapshot
+    /// would undo postings it does not know about.
     pub async fn put_credit_balance(
         &self,
         tenant_id: &str,
         balance: &CreditBalance,
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(balance.problems())?;
+        if self.source.is_some() && !balance.app_totals.is_empty() {
+            return Err(StoreError::Rejected(
+                "appTotals: a versioned creditBalance carries none; send creditActivity postings".into(),
+            ));
+        }
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;
-            let old = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(&balance.entity_id)).await?;
+            let sk = credit_balance_sk(&balance.entity_id);
+            let old = self.get::<CreditBalance>(tenant_id, &sk).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             let entity = self.get::<Entity>(tenant_id, &entity_sk(&balance.entity_id)).await?;
             let live_entity = entity.as_ref().and_then(|e| e.live());
-            let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.upsert(old.as_ref(), balance.clone(), derive::credit_balance(live_entity))?;
+            let mut plan = self.plan_for(tenant_id, &sk);
+            let mut record = balance.clone();
+            if self.source.is_some() {
+                record.app_totals = old.as_ref().and_then(|o| o.live()).map(|b| b.app_totals.clone()).unwrap_or_default();
+            }
+            let outcome = plan.upsert(old.as_ref(), record, derive::credit_balance(live_entity))?;
             if outcome != WriteOutcome::Unchanged {
                 plan.touch_read(entity.as_ref(), refs);
             }
@@ -77,20 +97,67 @@ impl Writer {
         entity_id: &str,
         activity: &CreditActivity,
     ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| async {
-            let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            let Some(mut balance) = old.live().cloned() else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            apply_credit_activity(&mut balance.app_totals, activity);
-            let mut plan = Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.upsert(Some(&old), balance, old.der.clone())?;
-            self.commit(plan).await?;
-            Ok(outcome)
-        })
-        .await
+        self.retrying(|| self.try_post(tenant_id, entity_id, activity, None)).await
+    }
+
+    /// [`Self::post_credit_activity`] at most once per `change_id`: the transaction that
+    /// changes the totals also creates a marker item for the change (kept
+    /// [`POSTING_MARKER_DAYS`]), and a posting whose marker exists is `Unchanged`. A
+    /// redelivered or replayed posting therefore counts once.
+    pub async fn post_credit_activity_once(
+        &self,
+        tenant_id: &str,
+        entity_id: &str,
+        activity: &CreditActivity,
+        change_id: &str,
+    ) -> Result<WriteOutcome, StoreError> {
+        self.retrying(|| self.try_post(tenant_id, entity_id, activity, Some(change_id))).await
+    }
+
+    async fn try_post(
+        &self,
+        tenant_id: &str,
+        entity_id: &str,
+        activity: &CreditActivity,
+        change_id: Option<&str>,
+    ) -> Result<WriteOutcome, StoreError> {
+        if let Some(change_id) = change_id {
+            let marker = reader::get_item(&self.store, tenant_pk(tenant_id), &posting_marker_sk(change_id)).await?;
+            if marker.is_some() {
+                return Ok(WriteOutcome::Unchanged);
+            }
+        }
+        let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
+            return Ok(WriteOutcome::NotFound);
+        };
+        let Some(mut balance) = old.live().cloned() else {
+            return Ok(WriteOutcome::NotFound);
+        };
+        apply_credit_activity(&mut balance.app_totals, activity);
+        let mut plan = Plan::new(tenant_id, self.clock.now());
+        let outcome = plan.upsert(Some(&old), balance, old.der.clone())?;
+        let markers = match change_id {
+            Some(change_id) => vec![self.posting_marker(tenant_id, change_id)?],
+            None => Vec::new(),
+        };
+        self.commit_with_checks(plan, markers).await?;
+        Ok(outcome)
+    }
+
+    /// The marker of an applied posting, created only if it does not exist (a concurrent
+    /// delivery of the same posting makes one of the two transactions fail and re-plan).
+    fn posting_marker(&self, tenant_id: &str, change_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let expires = self.clock.now().millis() / 1000 + POSTING_MARKER_DAYS * 86_400;
+        let put = Put::builder()
+            .table_name(self.store.table())
+            .item(attr::PK, AttributeValue::S(tenant_pk(tenant_id)))
+            .item(attr::SK, AttributeValue::S(posting_marker_sk(change_id)))
+            .item(attr::TTL, AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK)
+            .build()
+            .map_err(|e| StoreError::Request(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 }
 

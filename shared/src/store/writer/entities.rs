@@ -8,7 +8,7 @@ use super::super::item::{credit_balance_sk, entity_sk, Stored};
 use super::super::StoreError;
 use super::plan::{Plan, Stage};
 use super::reads::RefIndex;
-use super::{reject_problems, reported, WriteOutcome, Writer};
+use super::{reject_problems, reported, Admission, WriteOutcome, Writer};
 use crate::model::{CreditBalance, Entity, EntityDerived, Membership, Validate};
 use crate::store::derive;
 
@@ -25,11 +25,14 @@ impl Writer {
         let id = &entity.entity_id;
         let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<Entity>(tenant_id, &entity_sk(id)).await?;
+        if self.admit(old.as_ref())? == Admission::Stale {
+            return Ok(WriteOutcome::Stale);
+        }
         let previous = old.as_ref().and_then(Stored::live).cloned();
         let mut child_ids = self.referrer_ids::<Entity>(tenant_id, RefIndex::Parent, id).await?;
         child_ids.sort();
 
-        let mut plan = Plan::new(tenant_id, self.clock.now());
+        let mut plan = self.plan_for(tenant_id, &entity_sk(id));
         plan.stage = Stage::Dependent;
         let stale: Vec<String> = self
             .referrers::<Membership>(tenant_id, RefIndex::Parent, id)
@@ -100,13 +103,16 @@ impl Writer {
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<Entity>(tenant_id, &entity_sk(entity_id)).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             let doomed = self.referrers_full::<Membership>(tenant_id, RefIndex::Parent, entity_id).await?;
             let balance = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await?;
             let leaving: BTreeSet<String> =
                 doomed.iter().filter_map(Stored::live).map(|m| m.membership_id.clone()).collect();
             let users: BTreeSet<String> = doomed.iter().filter_map(Stored::live).map(|m| m.user_id.clone()).collect();
 
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &entity_sk(entity_id));
             // Employee codes first: the memberships they leave out are how a rerun finds them.
             plan.stage = Stage::Early;
             self.plan_employee_codes_without(&mut plan, tenant_id, &users, &leaving).await?;

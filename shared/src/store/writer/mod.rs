@@ -26,6 +26,7 @@ mod plan;
 mod platform;
 mod reads;
 mod roles;
+mod versions;
 
 use std::future::Future;
 use std::time::Duration;
@@ -35,8 +36,9 @@ pub use credits::{apply_credit_activity, CreditActivity};
 #[cfg(feature = "fault-injection")]
 pub use faults::Faults;
 pub use platform::counters_item;
+pub use versions::{admit, Admission, SourceVersion, VERSION_REQUIRED};
 
-use super::item::CollectionRecord;
+use super::item::{CollectionRecord, Stored};
 use super::{Store, StoreError};
 use crate::model::Problem;
 use crate::time::Timestamp;
@@ -77,6 +79,9 @@ pub enum WriteOutcome {
     /// There was no live record to delete or change (dependents a crashed earlier delete
     /// left behind are still deleted).
     NotFound,
+    /// A versioned write older than (or as old as) the stored record's source version:
+    /// nothing was written.
+    Stale,
 }
 
 /// The writer. Cheap to clone.
@@ -84,6 +89,8 @@ pub enum WriteOutcome {
 pub struct Writer {
     store: Store,
     clock: Clock,
+    /// The source version the writes carry (`None`: unversioned writes).
+    source: Option<SourceVersion>,
     #[cfg(feature = "fault-injection")]
     faults: Option<std::sync::Arc<Faults>>,
 }
@@ -94,9 +101,37 @@ impl Writer {
         Self {
             store,
             clock,
+            source: None,
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
+    }
+
+    /// This writer, with its writes carrying `source`: each applies only when it is newer
+    /// than the stored record's source version, and stores it (`versions`).
+    pub fn versioned(&self, source: SourceVersion) -> Self {
+        Self { source: Some(source), ..self.clone() }
+    }
+
+    /// The source version this writer's writes carry.
+    fn source_version(&self) -> Option<u64> {
+        self.source.as_ref().map(|s| s.version)
+    }
+
+    /// What the version rule says about writing over `old`.
+    fn admit<R, D>(&self, old: Option<&Stored<R, D>>) -> Result<Admission, StoreError> {
+        admit(old.and_then(|o| o.sv), self.source_version())
+    }
+
+    /// A plan whose own record is the one under `sk` (it gets the writer's source version).
+    fn plan_for(&self, tenant_id: &str, sk: &str) -> plan::Plan {
+        let mut plan = plan::Plan::new(tenant_id, self.clock.now());
+        plan.source = self.source.as_ref().map(|source| plan::CoreSource {
+            sk: sk.to_owned(),
+            version: source.version,
+            identity: source.identity.clone(),
+        });
+        plan
     }
 
     /// The store this writer writes to.
@@ -126,15 +161,31 @@ impl Writer {
     /// Deletes a record nothing else derives from (a role assignment, a credit balance).
     async fn delete_leaf<R: CollectionRecord>(&self, tenant_id: &str, sk: &str) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self.get::<R>(tenant_id, sk).await? else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            let mut plan = plan::Plan::new(tenant_id, self.clock.now());
-            let outcome = plan.tombstone(&old);
-            self.commit(plan).await?;
-            Ok(outcome)
+            let old = self.get::<R>(tenant_id, sk).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
+            self.delete_absent::<R>(tenant_id, sk, old.as_ref()).await
         })
         .await
+    }
+
+    /// Deletes the record under `sk` read as `old` when nothing derives from it: its
+    /// tombstone, or for a versioned delete of a record never stored a bare tombstone, or
+    /// only the newer source version on a tombstone.
+    async fn delete_absent<R: CollectionRecord>(
+        &self,
+        tenant_id: &str,
+        sk: &str,
+        old: Option<&Stored<R, R::Derived>>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut plan = self.plan_for(tenant_id, sk);
+        let outcome = match old {
+            Some(old) => plan.tombstone(old),
+            None => plan.absent_delete::<R>(),
+        };
+        self.commit(plan).await?;
+        Ok(outcome)
     }
 }
 

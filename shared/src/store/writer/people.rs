@@ -8,7 +8,7 @@ use super::super::item::{entity_sk, membership_sk, user_sk, Stored};
 use super::super::StoreError;
 use super::plan::{Plan, Stage};
 use super::reads::RefIndex;
-use super::{reject_problems, reported, WriteOutcome, Writer};
+use super::{reject_problems, reported, Admission, WriteOutcome, Writer};
 use crate::model::{Entity, Membership, RoleAssignment, User, Validate};
 use crate::store::derive;
 
@@ -24,12 +24,15 @@ impl Writer {
     async fn try_put_user(&self, tenant_id: &str, user: &User) -> Result<WriteOutcome, StoreError> {
         let refs = self.refs_version(tenant_id).await?;
         let old = self.get::<User>(tenant_id, &user_sk(&user.user_id)).await?;
+        if self.admit(old.as_ref())? == Admission::Stale {
+            return Ok(WriteOutcome::Stale);
+        }
         let memberships = self.referrers_full::<Membership>(tenant_id, RefIndex::User, &user.user_id).await?;
         let assignments = self.referrers::<RoleAssignment>(tenant_id, RefIndex::User, &user.user_id).await?;
         let waiting: Vec<String> = assignments.into_iter().filter(|a| !a.der.user_ok).map(|a| a.sk).collect();
         let waiting = self.batch_get::<RoleAssignment>(tenant_id, waiting).await?;
 
-        let mut plan = Plan::new(tenant_id, self.clock.now());
+        let mut plan = self.plan_for(tenant_id, &user_sk(&user.user_id));
         plan.stage = Stage::Dependent;
         for stored in &memberships {
             let mut der = stored.der.clone();
@@ -59,9 +62,12 @@ impl Writer {
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<User>(tenant_id, &user_sk(user_id)).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             let memberships = self.referrers_full::<Membership>(tenant_id, RefIndex::User, user_id).await?;
             let assignments = self.referrers_full::<RoleAssignment>(tenant_id, RefIndex::User, user_id).await?;
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &user_sk(user_id));
             plan.stage = Stage::Dependent;
             plan.tombstone_all(&memberships);
             plan.tombstone_all(&assignments);
@@ -79,6 +85,9 @@ impl Writer {
         reject_problems(membership.problems())?;
         self.retrying(|| async {
             let old = self.get::<Membership>(tenant_id, &membership_sk(&membership.membership_id)).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             if let Some(stored) = old.as_ref().and_then(Stored::live) {
                 immutable("membership", "userId", &stored.user_id, &membership.user_id)?;
                 immutable("membership", "entityId", &stored.entity_id, &membership.entity_id)?;
@@ -86,7 +95,7 @@ impl Writer {
             let refs = self.refs_version(tenant_id).await?;
             let user = self.get::<User>(tenant_id, &user_sk(&membership.user_id)).await?;
             let entity = self.get::<Entity>(tenant_id, &entity_sk(&membership.entity_id)).await?;
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &membership_sk(&membership.membership_id));
             let der = derive::membership(user.as_ref().and_then(Stored::live), entity.as_ref().and_then(Stored::live));
             let outcome = plan.upsert(old.as_ref(), membership.clone(), der)?;
             if outcome != WriteOutcome::Unchanged {
@@ -112,13 +121,18 @@ impl Writer {
     /// Deletes a membership (and updates the user's employee code if it depended on it).
     pub async fn delete_membership(&self, tenant_id: &str, membership_id: &str) -> Result<WriteOutcome, StoreError> {
         self.retrying(|| async {
-            let Some(old) = self.get::<Membership>(tenant_id, &membership_sk(membership_id)).await? else {
-                return Ok(WriteOutcome::NotFound);
+            let sk = membership_sk(membership_id);
+            let old = self.get::<Membership>(tenant_id, &sk).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
+            let Some(old) = old.filter(|o| o.live().is_some()) else {
+                return self.delete_absent::<Membership>(tenant_id, &sk, old.as_ref()).await;
             };
             let Some(user_id) = old.live().map(|m| m.user_id.clone()) else {
                 return Ok(WriteOutcome::NotFound);
             };
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &sk);
             let outcome = plan.tombstone(&old);
             self.plan_employee_code(&mut plan, tenant_id, &user_id, |m| m.membership_id != membership_id, None).await?;
             self.commit(plan).await?;

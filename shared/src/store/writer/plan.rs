@@ -13,8 +13,12 @@
 
 use std::sync::Arc;
 
-use super::super::item::{counted, live_item, tombstone_item, CollectionRecord, Counted, NoDerived, RawItem, Stored};
-use super::super::keys::{tenant_pk, Collection, REFS_SK};
+use std::collections::BTreeMap;
+
+use super::super::item::{
+    bare_tombstone, counted, live_item, tombstone_item, CollectionRecord, Counted, NoDerived, RawItem, Stored,
+};
+use super::super::keys::{id_of_record_key, tenant_pk, Collection, REFS_SK};
 use super::super::StoreError;
 use super::WriteOutcome;
 use crate::time::Timestamp;
@@ -68,6 +72,10 @@ pub(super) enum Action {
     /// Bump `ver` only: the write read this item (or, for the `REFS` item, the absence of
     /// a referenced record), so a concurrent write of it must conflict with this one.
     Touch,
+    /// Set the item's source version (and bump `ver`) without changing what it represents:
+    /// a newer change that says what is already stored, which later, older changes must
+    /// still lose to.
+    SetSource(u64),
 }
 
 /// What one write does to the counters (`STATS`) and the tombstone buckets (`TOMBS#<day>`).
@@ -141,12 +149,24 @@ pub(super) struct Plan {
     pub stage: Stage,
     /// The planned writes, in planning order.
     pub writes: Vec<PlannedWrite>,
+    /// The source version the write's own record gets (dependents keep theirs).
+    pub source: Option<CoreSource>,
+}
+
+/// The record a versioned write is about, and the version and identity it writes.
+pub(super) struct CoreSource {
+    /// Base sort key of the record.
+    pub sk: String,
+    /// The change's source version.
+    pub version: u64,
+    /// The record's identifying members (for the tombstone of a record never stored).
+    pub identity: BTreeMap<String, String>,
 }
 
 impl Plan {
     /// An empty plan; writes go to the [`Stage::Core`] stage until told otherwise.
     pub fn new(tenant_id: &str, now: Timestamp) -> Self {
-        Self { tenant_id: tenant_id.to_owned(), now, stage: Stage::Core, writes: Vec::new() }
+        Self { tenant_id: tenant_id.to_owned(), now, stage: Stage::Core, writes: Vec::new(), source: None }
     }
 
     /// Whether the plan writes a new version of any item (touches alone do not count).
@@ -164,6 +184,7 @@ impl Plan {
         let was_live = old.and_then(Stored::live).is_some();
         if let Some(old) = old {
             if old.live() == Some(&rec) && old.der == der {
+                self.keep_source(old);
                 return Ok(WriteOutcome::Unchanged);
             }
         }
@@ -183,6 +204,7 @@ impl Plan {
     /// Plans the tombstone of a live record.
     pub fn tombstone<R: CollectionRecord>(&mut self, old: &Stored<R, R::Derived>) -> WriteOutcome {
         let Some(rec) = old.live() else {
+            self.keep_source(old);
             return WriteOutcome::NotFound;
         };
         let new = tombstone_item(&self.tenant_id, rec, self.now, old.ver + 1);
@@ -205,14 +227,55 @@ impl Plan {
         refs: Option<u64>,
     ) -> WriteOutcome {
         self.stage = Stage::Core;
-        let outcome = old.map_or(WriteOutcome::NotFound, |old| self.tombstone(old));
+        let outcome = match old {
+            Some(old) => self.tombstone(old),
+            None => self.absent_delete::<R>(),
+        };
         if self.has_puts() {
             self.touch_refs(refs);
         }
         outcome
     }
 
-    fn push<R: CollectionRecord>(&mut self, old: Option<&Stored<R, R::Derived>>, new: Stored<R, R::Derived>) {
+    /// Plans the delete of a record that is not stored: nothing, unless the delete is
+    /// versioned, which leaves a tombstone of the record's identity (an older upsert arriving
+    /// later must not create it).
+    pub fn absent_delete<R: CollectionRecord>(&mut self) -> WriteOutcome {
+        let Some(source) = &self.source else {
+            return WriteOutcome::NotFound;
+        };
+        let Some(id) = id_of_record_key(R::COLLECTION, &source.sk) else {
+            return WriteOutcome::NotFound;
+        };
+        let new = bare_tombstone::<R>(&self.tenant_id, id, source.identity.clone(), self.now, 1);
+        self.push(None, new);
+        WriteOutcome::Deleted
+    }
+
+    /// Plans storing the write's source version on `old` when it is the write's own record
+    /// and its representation stays as it is.
+    pub fn keep_source<R, D>(&mut self, old: &Stored<R, D>) {
+        let Some(source) = self.source.as_ref().filter(|s| s.sk == old.sk && old.sv != Some(s.version)) else {
+            return;
+        };
+        let version = source.version;
+        self.writes.retain(|w| !(w.pk == old.pk && w.sk == old.sk));
+        self.writes.push(PlannedWrite {
+            pk: old.pk.clone(),
+            sk: old.sk.clone(),
+            action: Action::SetSource(version),
+            expected_ver: Some(old.ver),
+            new_ver: old.ver + 1,
+            effect: None,
+            stage: self.stage,
+        });
+    }
+
+    fn push<R: CollectionRecord>(&mut self, old: Option<&Stored<R, R::Derived>>, mut new: Stored<R, R::Derived>) {
+        new.sv = match &self.source {
+            Some(source) if source.sk == new.sk => Some(source.version),
+            _ => old.and_then(|o| o.sv),
+        };
         let effect = Effect::between(R::COLLECTION, counted(old), counted(Some(&new)));
         self.writes.retain(|w| !(w.pk == new.pk && w.sk == new.sk));
         self.writes.push(PlannedWrite {

@@ -14,7 +14,7 @@ use super::super::keys::{
 use super::super::reader::{self, ConfigScope, Counters, COUNTERS_VERSION};
 use super::super::StoreError;
 use super::plan::Plan;
-use super::{reject_problems, WriteOutcome, Writer};
+use super::{reject_problems, Admission, WriteOutcome, Writer};
 use crate::model::{CatalogApp, CreditConfig, Entitlement, KindeOrgAlias, Tenant, Validate};
 
 impl Writer {
@@ -50,12 +50,19 @@ impl Writer {
         R: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + 'static,
     {
         let old: Option<Stored<R, NoDerived>> = reader::get_stored(&self.store, pk.clone(), &sk).await?;
-        if old.as_ref().and_then(Stored::live) == Some(rec) {
+        if self.admit(old.as_ref())? == Admission::Stale {
+            return Ok(WriteOutcome::Stale);
+        }
+        let mut plan = self.plan_for("", &sk);
+        if let Some(old) = old.as_ref().filter(|o| o.live() == Some(rec)) {
+            plan.keep_source(old);
+            self.commit(plan).await?;
             return Ok(WriteOutcome::Unchanged);
         }
-        let mut plan = Plan::new("", self.clock.now());
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
-        plan.push_plain(Stored::plain(pk, sk, rec.clone(), plan.now, ver), old.as_ref().map(|o| o.ver));
+        let mut item = Stored::plain(pk, sk, rec.clone(), plan.now, ver);
+        item.sv = self.source_version();
+        plan.push_plain(item, old.as_ref().map(|o| o.ver));
         self.commit(plan).await?;
         Ok(if old.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
     }
@@ -75,8 +82,14 @@ impl Writer {
     async fn try_put_tenant(&self, tenant: &Tenant) -> Result<WriteOutcome, StoreError> {
         let (id, org) = (tenant.tenant_id.as_str(), tenant.kinde_org_id.as_str());
         let old = reader::tenant(&self.store, id).await?;
+        if self.admit(old.as_ref())? == Admission::Stale {
+            return Ok(WriteOutcome::Stale);
+        }
         let old_live = old.as_ref().and_then(Stored::live);
-        if old_live == Some(tenant) {
+        if let Some(old) = old.as_ref().filter(|_| old_live == Some(tenant)) {
+            let mut plan = self.plan_for(id, PROFILE_SK);
+            plan.keep_source(old);
+            self.commit(plan).await?;
             return Ok(WriteOutcome::Unchanged);
         }
         let alias: Option<Stored<KindeOrgAlias, NoDerived>> =
@@ -93,6 +106,7 @@ impl Writer {
         let mut plan = Plan::new(id, self.clock.now());
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
         let mut profile = Stored::plain(tenant_pk(id), PROFILE_SK.to_owned(), tenant.clone(), plan.now, ver);
+        profile.sv = self.source_version();
         if tenant.active() {
             profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
             profile.atsk = Some(id.to_owned());

@@ -6,7 +6,7 @@ use super::super::StoreError;
 use super::people::immutable;
 use super::plan::{Plan, Stage};
 use super::reads::RefIndex;
-use super::{reject_problems, reported, WriteOutcome, Writer};
+use super::{reject_problems, reported, Admission, WriteOutcome, Writer};
 use crate::model::{Role, RoleAssignment, User, Validate};
 use crate::store::derive;
 
@@ -18,9 +18,12 @@ impl Writer {
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<Role>(tenant_id, &role_sk(&role.role_id)).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             let assignments = self.referrers::<RoleAssignment>(tenant_id, RefIndex::Parent, &role.role_id).await?;
             let waiting: Vec<String> = assignments.into_iter().filter(|a| !a.der.role_ok).map(|a| a.sk).collect();
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &role_sk(&role.role_id));
             plan.stage = Stage::Dependent;
             for stored in self.batch_get::<RoleAssignment>(tenant_id, waiting).await? {
                 let mut der = stored.der.clone();
@@ -44,8 +47,11 @@ impl Writer {
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;
             let old = self.get::<Role>(tenant_id, &role_sk(role_id)).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             let assignments = self.referrers_full::<RoleAssignment>(tenant_id, RefIndex::Parent, role_id).await?;
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &role_sk(role_id));
             plan.stage = Stage::Dependent;
             plan.tombstone_all(&assignments);
             let outcome = plan.finish_delete(old.as_ref(), refs);
@@ -65,7 +71,11 @@ impl Writer {
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(assignment.problems())?;
         self.retrying(|| async {
-            let old = self.get::<RoleAssignment>(tenant_id, &role_assignment_sk(&assignment.assignment_id)).await?;
+            let sk = role_assignment_sk(&assignment.assignment_id);
+            let old = self.get::<RoleAssignment>(tenant_id, &sk).await?;
+            if self.admit(old.as_ref())? == Admission::Stale {
+                return Ok(WriteOutcome::Stale);
+            }
             if let Some(stored) = old.as_ref().and_then(Stored::live) {
                 immutable("role assignment", "userId", &stored.user_id, &assignment.user_id)?;
                 immutable("role assignment", "roleId", &stored.role_id, &assignment.role_id)?;
@@ -73,7 +83,7 @@ impl Writer {
             let refs = self.refs_version(tenant_id).await?;
             let user = self.get::<User>(tenant_id, &user_sk(&assignment.user_id)).await?;
             let role = self.get::<Role>(tenant_id, &role_sk(&assignment.role_id)).await?;
-            let mut plan = Plan::new(tenant_id, self.clock.now());
+            let mut plan = self.plan_for(tenant_id, &sk);
             let exists = |read: Option<bool>| read.unwrap_or(false);
             let der = derive::role_assignment(
                 exists(user.as_ref().map(|u| u.live().is_some())),
