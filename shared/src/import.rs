@@ -190,7 +190,6 @@ pub async fn apply(
     Ok(report)
 }
 
-
 /// Renders data sets as import lines (used by `wrapper-sync export-seed` and the tests).
 pub fn to_lines(
     platform: &crate::store::bulk::PlatformDataset,

@@ -72,7 +72,8 @@ impl Writer {
             let mut plan = self.plan_for(tenant_id, &sk);
             let mut record = balance.clone();
             if self.source.is_some() {
-                record.app_totals = old.as_ref().and_then(|o| o.live()).map(|b| b.app_totals.clone()).unwrap_or_default();
+                record.app_totals =
+                    old.as_ref().and_then(|o| o.live()).map(|b| b.app_totals.clone()).unwrap_or_default();
             }
             let outcome = plan.upsert(old.as_ref(), record, derive::credit_balance(live_entity))?;
             if outcome != WriteOutcome::Unchanged {

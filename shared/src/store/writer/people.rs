@@ -126,14 +126,14 @@ impl Writer {
             if self.admit(old.as_ref())? == Admission::Stale {
                 return Ok(WriteOutcome::Stale);
             }
-            let Some(old) = old.filter(|o| o.live().is_some()) else {
+            let Some(old) = old.as_ref().filter(|o| o.live().is_some()) else {
                 return self.delete_absent::<Membership>(tenant_id, &sk, old.as_ref()).await;
             };
             let Some(user_id) = old.live().map(|m| m.user_id.clone()) else {
                 return Ok(WriteOutcome::NotFound);
             };
             let mut plan = self.plan_for(tenant_id, &sk);
-            let outcome = plan.tombstone(&old);
+            let outcome = plan.tombstone(old);
             self.plan_employee_code(&mut plan, tenant_id, &user_id, |m| m.membership_id != membership_id, None).await?;
             self.commit(plan).await?;
             Ok(outcome)

@@ -4,7 +4,7 @@
 use super::super::item::{role_assignment_sk, role_sk, user_sk, Stored};
 use super::super::StoreError;
 use super::people::immutable;
-use super::plan::{Plan, Stage};
+use super::plan::Stage;
 use super::reads::RefIndex;
 use super::{reject_problems, reported, Admission, WriteOutcome, Writer};
 use crate::model::{Role, RoleAssignment, User, Validate};
