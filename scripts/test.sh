@@ -52,14 +52,14 @@ fi
 step "template: cfn-lint, sam validate --lint, sam build --beta-features"
 cfn-lint template.yaml
 sam validate --lint --region us-east-1
-# Release builds of the five functions with cargo-lambda, in the source tree (one shared
+# Release builds of the six functions with cargo-lambda, in the source tree (one shared
 # target/); every function must come out with a bootstrap. Without the release profile's
 # link-time optimisation (CARGO_PROFILE_RELEASE_LTO=off): thin LTO re-optimises the whole
 # SDK once per binary, about 2 minutes each here, and nothing checked below depends on it
 # (LTO only removes code, so a development secret absent without it is absent with it).
 # A deploy's `sam build` keeps the profile's thin LTO.
 CARGO_PROFILE_RELEASE_LTO=off sam build --beta-features --region us-east-1
-for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction; do
+for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction IngestFunction; do
     test -x ".aws-sam/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
 done
 
@@ -84,7 +84,7 @@ for name in DEV_SERVICE_SECRET DEV_CURSOR_KEY; do
     value="$(sed -n "s/^pub const $name: &str = \"\(.*\)\";/\1/p" shared/src/auth/dev.rs)"
     [ -n "$value" ] || { echo "could not read $name from shared/src/auth/dev.rs" >&2; lean=1; continue; }
     grep -qF "$value" target/debug/wrapper-sync || { echo "the CLI lacks $name: the check is broken" >&2; lean=1; }
-    for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction; do
+    for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction IngestFunction; do
         if grep -qF "$value" ".aws-sam/build/$function/bootstrap"; then
             echo "$function contains the value of $name" >&2
             lean=1

@@ -497,3 +497,36 @@ proptest! {
         runtime.block_on(converge(seed, steps))?;
     }
 }
+
+fn message(id: usize, body: String) -> shared::ingest::queue::SqsMessage {
+    serde_json::from_value(json!({"messageId": format!("msg-{id}"), "body": body})).expect("message")
+}
+
+#[tokio::test]
+async fn a_poison_message_and_a_store_failure_fail_only_their_messages() {
+    let (store, _) = with_tenant().await;
+    // The 7th transaction fails as if the store were unavailable: message 7's (message 4
+    // writes nothing).
+    let faults = shared::store::writer::Faults::fail_after(6);
+    let writer = Writer::with_faults(store.clone(), shared::store::writer::Clock::System, faults);
+    let records: Vec<_> = (0..10)
+        .map(|n| match n {
+            4 => message(n, "{\"type\":\"user\",\"tenantId\":".to_owned()),
+            // Every other message arrives as the EventBridge event the rule forwards.
+            n if n % 2 == 1 => message(
+                n,
+                json!({"version":"0","id":"e","detail-type":"UserChanged","source":"wrapper.platform",
+                    "detail": user_change(&format!("u-{n}"), 1, "Batch")})
+                .to_string(),
+            ),
+            n => message(n, user_change(&format!("u-{n}"), 1, "Batch").to_string()),
+        })
+        .collect();
+    let batch = shared::ingest::queue::SqsBatch { records };
+    let answer = shared::ingest::queue::handle_batch(&writer, batch).await;
+    let failed: Vec<&str> = answer.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["msg-4", "msg-7"]);
+    let users =
+        partition_by_sk(&store, &tenant_pk(TENANT)).await.into_keys().filter(|sk| sk.starts_with("USER#")).count();
+    assert_eq!(users, 8, "every other message was applied");
+}

@@ -1,5 +1,5 @@
 //! The function binaries on the real Lambda runtime. `cargo lambda watch` (cargo lambda's
-//! emulation of the Lambda control plane) runs all five functions against a seeded DynamoDB
+//! emulation of the Lambda control plane) runs all six functions against a seeded DynamoDB
 //! Local; every file in `events/` is invoked, as it is, with `cargo lambda invoke`; and HTTP
 //! requests with real tokens go through cargo lambda's function-URL emulation. Needs
 //! `cargo-lambda` on the PATH (`scripts/test.sh` installs it).
@@ -23,7 +23,7 @@ const INITECH: &str = "b0603ca7-e204-4f85-8704-740f4fcfa2bc";
 const EVENT_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DM";
 /// The run `events/sync-worker/finalize.json` names.
 const FINALIZE_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DN";
-const FUNCTIONS: [&str; 5] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"];
+const FUNCTIONS: [&str; 6] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker", "ingest"];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
@@ -240,6 +240,7 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
     assert!(api_events >= 16, "one event per route at least");
 
     worker_events_run_a_sync(&watch, &store).await;
+    ingest_batch_applies_and_names_the_failed_message(&watch, &store).await;
 
     // HTTP through the function-URL emulation, with real tokens.
     let client = reqwest::Client::new();
@@ -282,6 +283,21 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
     let sync =
         Reply::fetch(client.post(format!("{catch_all}/api/sync/tenants/{NORTHWIND}/sync")).bearer_auth(&service)).await;
     assert_eq!((sync.status, sync.body["results"]["success"].as_bool()), (200, Some(true)), "{}", sync.text);
+}
+
+/// `events/ingest/sqs-batch.json`: the user it creates and renames is stored renamed, and the
+/// malformed message alone comes back.
+async fn ingest_batch_applies_and_names_the_failed_message(watch: &Watch, store: &Store) {
+    let file = workspace().join("events/ingest/sqs-batch.json");
+    let answer = watch.invoke("ingest", &file).unwrap_or_else(|e| panic!("sqs-batch.json: {e}"));
+    assert_eq!(answer, json!({ "batchItemFailures": [{ "itemIdentifier": "00000003-sample" }] }));
+    let item =
+        shared::store::reader::get_item(store, shared::store::keys::tenant_pk(NORTHWIND), "USER#sample-ingest-user")
+            .await
+            .unwrap()
+            .expect("the sample user is stored");
+    let last_name = item["rec"].as_m().ok().and_then(|rec| rec.get("lastName")).and_then(|v| v.as_s().ok());
+    assert_eq!(last_name.map(String::as_str), Some("Renamed"), "the EventBridge event's newer version won");
 }
 
 /// The worker's events, as they are, in the order a run uses them.

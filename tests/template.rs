@@ -84,6 +84,7 @@ fn each_function_gets_exactly_its_groups_routes_under_both_base_paths() {
         ("credits-api".to_owned(), expected(&api::credit_routes())),
         ("sync-api".to_owned(), sync),
         ("sync-worker".to_owned(), BTreeSet::new()),
+        ("ingest".to_owned(), BTreeSet::new()),
     ]
     .into();
     assert_eq!(by_binary, wanted);
@@ -183,6 +184,18 @@ fn read_only_functions_may_only_read_the_table() {
             ]
             .map(String::from)
             .into(),
+            // The one writer of records: no Scan, no table management, nothing outside the table.
+            "ingest" => [
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:ConditionCheckItem",
+            ]
+            .map(String::from)
+            .into(),
             other => panic!("unexpected function {other}"),
         };
         assert_eq!(actions, wanted, "{name}");
@@ -214,7 +227,7 @@ fn state_machines_get_every_substitution_their_definitions_use() {
 #[test]
 fn no_function_enables_the_development_or_test_features() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for function in ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker"] {
+    for function in ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker", "ingest"] {
         let manifest = std::fs::read_to_string(root.join("functions").join(function).join("Cargo.toml"))
             .expect("the function has a manifest");
         let parsed: toml_like::Manifest = toml_like::parse(&manifest);
@@ -253,4 +266,53 @@ mod toml_like {
             self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
         }
     }
+}
+
+fn number(value: &Value) -> u64 {
+    match untagged(value) {
+        Value::Number(n) => n.as_u64().expect("a whole number"),
+        other => text(other).parse().expect("a number"),
+    }
+}
+
+#[test]
+fn the_ingest_pipeline_is_encrypted_redriven_watched_and_fed_by_the_platform_rule() {
+    let template = template();
+    let resources = &template["Resources"];
+    let function = &resources["IngestFunction"]["Properties"];
+    let queue = &resources["IngestQueue"]["Properties"];
+    let dead = &resources["IngestDeadLetterQueue"]["Properties"];
+    assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true));
+    assert_eq!(dead["SqsManagedSseEnabled"].as_bool(), Some(true));
+    assert!(number(&queue["VisibilityTimeout"]) >= 6 * number(&function["Timeout"]), "visibility >= 6x timeout");
+    assert_eq!(number(&dead["MessageRetentionPeriod"]), 14 * 86_400);
+    assert_eq!(text(&queue["RedrivePolicy"]["deadLetterTargetArn"]), "IngestDeadLetterQueue.Arn");
+    assert!(number(&queue["RedrivePolicy"]["maxReceiveCount"]) >= 2);
+
+    let source = &function["Events"]["Changes"];
+    assert_eq!(text(&source["Type"]), "SQS");
+    assert_eq!(text(&source["Properties"]["Queue"]), "IngestQueue.Arn");
+    assert_eq!(text(&source["Properties"]["BatchSize"]), "IngestBatchSize");
+    assert_eq!(text(&source["Properties"]["MaximumBatchingWindowInSeconds"]), "IngestBatchWindowSeconds");
+    let responses: Vec<String> =
+        source["Properties"]["FunctionResponseTypes"].as_sequence().expect("types").iter().map(text).collect();
+    assert_eq!(responses, ["ReportBatchItemFailures"]);
+
+    let alarm = &resources["IngestDeadLetterAlarm"]["Properties"];
+    assert_eq!(text(&alarm["Namespace"]), "AWS/SQS");
+    assert_eq!(text(&alarm["MetricName"]), "ApproximateNumberOfMessagesVisible");
+    assert_eq!(text(&alarm["Dimensions"][0]["Value"]), "IngestDeadLetterQueue.QueueName");
+
+    let rule = &resources["PlatformChangesRule"]["Properties"];
+    let sources: Vec<String> = rule["EventPattern"]["source"].as_sequence().expect("source").iter().map(text).collect();
+    assert_eq!(sources, ["wrapper.platform"]);
+    assert_eq!(text(&rule["Targets"][0]["Arn"]), "IngestQueue.Arn");
+    let statement = &resources["IngestQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(text(&statement["Action"]), "sqs:SendMessage");
+    assert_eq!(text(&statement["Principal"]["Service"]), "events.amazonaws.com");
+    assert_eq!(
+        text(&statement["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        "PlatformChangesRule.Arn",
+        "only the rule may send"
+    );
 }

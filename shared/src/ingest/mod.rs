@@ -8,6 +8,7 @@
 //! either applied or not, and sending it again is harmless.
 
 pub mod change;
+pub mod queue;
 pub mod record;
 
 pub use change::{Action, Change, DeleteKey};
