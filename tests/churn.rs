@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::http::Bench;
+use integration_tests::mirror::{follow, join, walk, Route};
 use integration_tests::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::model::{CreditBalance, Entity, Membership, MembershipStatus, Role, User};
 use shared::seed::seed_clock;
 use shared::store::bulk::{self, TenantDataset};
@@ -28,85 +29,6 @@ use shared::time::Timestamp;
 
 const T: &str = "churn-tenant";
 const CHANGES: usize = 160;
-
-/// A mirror of one route (with its filters): per id, the newest version seen.
-#[derive(Default)]
-struct Mirror {
-    items: BTreeMap<String, (Timestamp, Option<Value>)>,
-}
-
-impl Mirror {
-    /// Applies one item of a response: a live record or a tombstone, unless the mirror
-    /// already holds a newer version of the id.
-    fn apply(&mut self, item: &Value, id_member: &str) {
-        let id = item[id_member].as_str().expect("items carry their id").to_owned();
-        let deleted = item["deleted"] == true;
-        let time = item[if deleted { "deletedAt" } else { "updatedAt" }].as_str().expect("items carry a time");
-        let time = Timestamp::parse(time).expect("a timestamp");
-        if self.items.get(&id).is_some_and(|(held, _)| *held > time) {
-            return;
-        }
-        self.items.insert(id, (time, (!deleted).then(|| item.clone())));
-    }
-
-    fn live(&self) -> BTreeMap<String, Value> {
-        self.items.iter().filter_map(|(id, (_, item))| item.clone().map(|item| (id.clone(), item))).collect()
-    }
-}
-
-/// One route a consumer mirrors: its path (with filters) and the member naming its ids.
-#[derive(Clone, Copy)]
-struct Route {
-    path: &'static str,
-    id: &'static str,
-}
-
-fn join(path: &str, rest: &str) -> String {
-    format!("{path}{}{rest}", if path.contains('?') { '&' } else { '?' })
-}
-
-/// Every page of `path` from the start, handing each item to `visit`; returns the last
-/// page's watermark.
-async fn walk(bench: &Bench, token: &str, path: &str, mut visit: impl FnMut(&Value)) -> Option<String> {
-    let mut cursor: Option<String> = None;
-    for _ in 0..10_000 {
-        let url = match &cursor {
-            Some(c) => join(path, &format!("cursor={c}")),
-            None => path.to_owned(),
-        };
-        let reply = bench.get(&url, Some(token)).await;
-        assert_eq!(reply.status, 200, "{url}: {}", reply.text);
-        reply.body["data"].as_array().unwrap().iter().for_each(&mut visit);
-        match reply.body["pagination"]["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return reply.body["pagination"]["watermark"].as_str().map(str::to_owned),
-        }
-    }
-    panic!("{path}: the walk does not end");
-}
-
-/// The documented consumer protocol for one route, until `stop` is set and one last
-/// incremental pull has been applied.
-async fn follow(bench: Arc<Bench>, token: String, route: Route, stop: Arc<AtomicBool>) -> (Route, Mirror) {
-    let base = format!("/tenants/{T}/{}", route.path);
-    let mut mirror = Mirror::default();
-    // 1. Note a watermark: any incremental request's, before the full walk starts.
-    let recent = Timestamp::now().plus_millis(-60_000);
-    let probe = bench.get(&join(&base, &format!("updatedSince={recent}&limit=1")), Some(&token)).await;
-    let mut watermark = probe.body["pagination"]["watermark"].as_str().expect("a watermark").to_owned();
-    // 2. Walk in full (small pages, so the walk overlaps the changes).
-    walk(&bench, &token, &join(&base, "includeInactive=true&limit=5"), |item| mirror.apply(item, route.id)).await;
-    // 3. Pull increments from the watermark until the writer has stopped, then once more.
-    loop {
-        let last = stop.load(Ordering::SeqCst);
-        let path = join(&base, &format!("updatedSince={watermark}&limit=7"));
-        watermark = walk(&bench, &token, &path, |item| mirror.apply(item, route.id)).await.expect("watermark");
-        if last {
-            return (route, mirror);
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
 
 /// The tenant before the churn: a small tree, users, roles, memberships, assignments,
 /// balances.
@@ -337,7 +259,7 @@ async fn mirrors_converge_on_the_live_state_while_the_tenant_changes() {
 
     let mut consumers = Vec::new();
     for route in WHOLE.into_iter().chain(FILTERED) {
-        consumers.push(tokio::spawn(follow(bench.clone(), token.clone(), route, stop.clone())));
+        consumers.push(tokio::spawn(follow(bench.clone(), token.clone(), T, route, stop.clone())));
     }
     let mut model = Model::of(&data);
     let mut rng = StdRng::seed_from_u64(2026);

@@ -4,9 +4,12 @@
 //! where the platform ends.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::http::Bench;
+use integration_tests::mirror::{follow, join, walk, Route};
 use integration_tests::{fresh_store, partition_by_sk, tenant, writer};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -406,13 +409,17 @@ async fn final_state(store: &Store) -> BTreeMap<String, RawItem> {
 /// Delivers `changes` through `tasks` concurrent consumers; a change whose apply fails (a
 /// conflict that outlasted the writer's retries, a transient store error) goes back to the
 /// queue, as SQS redelivers it.
-async fn deliver(writer: &Writer, mut changes: Vec<Value>, tasks: usize) {
+async fn deliver(writer: &Writer, mut changes: Vec<Value>, tasks: usize, pause_ms: u64) {
     changes.reverse(); // consumers pop from the end
     let queue = Arc::new(Mutex::new(changes));
-    let consumers = (0..tasks).map(|_| {
+    let consumers = (0..tasks).map(|n| {
         let (queue, writer) = (queue.clone(), writer.clone());
         tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(n as u64);
             loop {
+                if pause_ms > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(rng.random_range(0..pause_ms))).await;
+                }
                 let Some(value) = queue.lock().expect("queue").pop() else { return };
                 match apply(&writer, &change(value.clone())).await {
                     Ok(Outcome::Rejected(reason)) => panic!("{value} rejected: {reason}"),
@@ -434,15 +441,15 @@ async fn converge(seed: u64, steps: usize) -> Result<(), TestCaseError> {
         platform.step(n);
     }
     let (in_order, in_order_writer) = with_tenant().await;
-    deliver(&in_order_writer, platform.changes.clone(), 1).await;
+    deliver(&in_order_writer, platform.changes.clone(), 1, 0).await;
 
     let (shuffled, shuffled_writer) = with_tenant().await;
-    deliver(&shuffled_writer, platform.changes[..first].to_vec(), 1).await;
+    deliver(&shuffled_writer, platform.changes[..first].to_vec(), 1, 0).await;
     let mut rest = platform.changes[first..].to_vec();
     let duplicates: Vec<Value> = rest.iter().filter(|_| platform.rng.random_bool(0.25)).cloned().collect();
     rest.extend(duplicates);
     rest.shuffle(&mut platform.rng);
-    deliver(&shuffled_writer, rest, 4).await;
+    deliver(&shuffled_writer, rest, 4, 0).await;
 
     let expected = final_state(&in_order).await;
     let got = final_state(&shuffled).await;
@@ -529,4 +536,67 @@ async fn a_poison_message_and_a_store_failure_fail_only_their_messages() {
     let users =
         partition_by_sk(&store, &tenant_pk(TENANT)).await.into_keys().filter(|sk| sk.starts_with("USER#")).count();
     assert_eq!(users, 8, "every other message was applied");
+}
+
+/// Platform changes in a shuffled, duplicated order, delivered by concurrent consumers while
+/// HTTP consumers follow the tenant with the documented protocol: every mirror ends equal to
+/// a fresh full pull, and the pulls hold the platform's live records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_consumers_following_the_delivery_end_with_the_platform_state() {
+    const ROUTES: [Route; 6] = [
+        Route { path: "users", id: "userId" },
+        Route { path: "organizations", id: "orgCode" },
+        Route { path: "roles", id: "roleId" },
+        Route { path: "employee-assignments", id: "assignmentId" },
+        Route { path: "role-assignments", id: "assignmentId" },
+        Route { path: "entity-credits", id: "entityId" },
+    ];
+    let bench = Arc::new(Bench::start().await);
+    let writer = writer(&bench.store);
+    for app in shared::seed::catalog() {
+        writer.put_catalog_app(&app).await.expect("catalog");
+    }
+    writer.put_tenant(&tenant(TENANT, "org_ingest")).await.expect("tenant");
+    let mut platform = Platform::new(2026);
+    let first = platform.start();
+    for n in 0..150 {
+        platform.step(n);
+    }
+    deliver(&writer, platform.changes[..first].to_vec(), 1, 0).await;
+
+    let token = bench.platform();
+    let stop = Arc::new(AtomicBool::new(false));
+    let followers: Vec<_> = ROUTES
+        .into_iter()
+        .map(|route| tokio::spawn(follow(bench.clone(), token.clone(), TENANT, route, stop.clone())))
+        .collect();
+    let mut rest = platform.changes[first..].to_vec();
+    let duplicates: Vec<Value> = rest.iter().filter(|_| platform.rng.random_bool(0.25)).cloned().collect();
+    rest.extend(duplicates);
+    rest.shuffle(&mut platform.rng);
+    deliver(&writer, rest, 3, 60).await;
+    stop.store(true, Ordering::SeqCst);
+
+    for follower in followers {
+        let (route, mirror) = follower.await.expect("follower");
+        let mut fresh = BTreeMap::new();
+        let base = format!("/tenants/{TENANT}/{}", route.path);
+        walk(&bench, &token, &join(&base, "includeInactive=true&limit=500"), |item| {
+            fresh.insert(item[route.id].as_str().expect("id").to_owned(), item.clone());
+        })
+        .await;
+        assert_eq!(mirror.live(), fresh, "{}: the mirror differs from a fresh pull", route.path);
+        let kind = match route.path {
+            "users" => "user",
+            "organizations" => "entity",
+            "roles" => "role",
+            "employee-assignments" => "membership",
+            "role-assignments" => "roleAssignment",
+            _ => "creditBalance",
+        };
+        let live: Vec<String> =
+            platform.live.keys().filter_map(|k| k.strip_prefix(&format!("{kind}/")).map(str::to_owned)).collect();
+        let pulled: Vec<String> = fresh.keys().cloned().collect();
+        assert_eq!(pulled, live, "{}: the pull holds the platform's live records", route.path);
+    }
 }

@@ -14,6 +14,7 @@ use shared::time::Timestamp;
 
 pub mod contract;
 pub mod http;
+pub mod mirror;
 pub mod proxy;
 
 /// The DynamoDB Local endpoint the test command started.
