@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::http::Bench;
-use integration_tests::mirror::{follow, join, walk, Route};
+use integration_tests::mirror::{follow, fresh_pull, Route, EVERY_COLLECTION};
 use integration_tests::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -228,15 +228,6 @@ async fn change(w: &Writer, model: &mut Model, rng: &mut StdRng) {
     }
 }
 
-const WHOLE: [Route; 6] = [
-    Route { path: "users", id: "userId" },
-    Route { path: "organizations", id: "orgCode" },
-    Route { path: "roles", id: "roleId" },
-    Route { path: "employee-assignments", id: "assignmentId" },
-    Route { path: "role-assignments", id: "assignmentId" },
-    Route { path: "entity-credits", id: "entityId" },
-];
-
 const FILTERED: [Route; 5] = [
     Route { path: "employee-assignments?entityId=org-1", id: "assignmentId" },
     Route { path: "employee-assignments?userId=user-3", id: "assignmentId" },
@@ -258,7 +249,7 @@ async fn mirrors_converge_on_the_live_state_while_the_tenant_changes() {
     let stop = Arc::new(AtomicBool::new(false));
 
     let mut consumers = Vec::new();
-    for route in WHOLE.into_iter().chain(FILTERED) {
+    for route in EVERY_COLLECTION.into_iter().chain(FILTERED) {
         consumers.push(tokio::spawn(follow(bench.clone(), token.clone(), T, route, stop.clone())));
     }
     let mut model = Model::of(&data);
@@ -271,12 +262,7 @@ async fn mirrors_converge_on_the_live_state_while_the_tenant_changes() {
 
     for consumer in consumers {
         let (route, mirror) = consumer.await.unwrap();
-        let mut fresh = BTreeMap::new();
-        let base = format!("/tenants/{T}/{}", route.path);
-        walk(&bench, &token, &join(&base, "includeInactive=true&limit=500"), |item| {
-            fresh.insert(item[route.id].as_str().unwrap().to_owned(), item.clone());
-        })
-        .await;
+        let fresh = fresh_pull(&bench, &token, T, route).await;
         let live = mirror.live();
         let missing: Vec<&String> = fresh.keys().filter(|id| !live.contains_key(*id)).collect();
         let extra: Vec<&String> = live.keys().filter(|id| !fresh.contains_key(*id)).collect();

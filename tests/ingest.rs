@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::http::Bench;
-use integration_tests::mirror::{follow, join, walk, Route};
+use integration_tests::mirror::{follow, fresh_pull, EVERY_COLLECTION};
 use integration_tests::{fresh_store, partition_by_sk, tenant, writer};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -493,7 +493,7 @@ fn without_nulls(value: Value) -> Value {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 0, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, max_shrink_iters: 0, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Any delivery order with any duplicates, by concurrent consumers, ends where the
     /// in-order history ends, every derived value and counter included, and where the
@@ -543,14 +543,6 @@ async fn a_poison_message_and_a_store_failure_fail_only_their_messages() {
 /// a fresh full pull, and the pulls hold the platform's live records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_consumers_following_the_delivery_end_with_the_platform_state() {
-    const ROUTES: [Route; 6] = [
-        Route { path: "users", id: "userId" },
-        Route { path: "organizations", id: "orgCode" },
-        Route { path: "roles", id: "roleId" },
-        Route { path: "employee-assignments", id: "assignmentId" },
-        Route { path: "role-assignments", id: "assignmentId" },
-        Route { path: "entity-credits", id: "entityId" },
-    ];
     let bench = Arc::new(Bench::start().await);
     let writer = writer(&bench.store);
     for app in shared::seed::catalog() {
@@ -566,7 +558,7 @@ async fn http_consumers_following_the_delivery_end_with_the_platform_state() {
 
     let token = bench.platform();
     let stop = Arc::new(AtomicBool::new(false));
-    let followers: Vec<_> = ROUTES
+    let followers: Vec<_> = EVERY_COLLECTION
         .into_iter()
         .map(|route| tokio::spawn(follow(bench.clone(), token.clone(), TENANT, route, stop.clone())))
         .collect();
@@ -579,12 +571,7 @@ async fn http_consumers_following_the_delivery_end_with_the_platform_state() {
 
     for follower in followers {
         let (route, mirror) = follower.await.expect("follower");
-        let mut fresh = BTreeMap::new();
-        let base = format!("/tenants/{TENANT}/{}", route.path);
-        walk(&bench, &token, &join(&base, "includeInactive=true&limit=500"), |item| {
-            fresh.insert(item[route.id].as_str().expect("id").to_owned(), item.clone());
-        })
-        .await;
+        let fresh = fresh_pull(&bench, &token, TENANT, route).await;
         assert_eq!(mirror.live(), fresh, "{}: the mirror differs from a fresh pull", route.path);
         let kind = match route.path {
             "users" => "user",
@@ -599,4 +586,30 @@ async fn http_consumers_following_the_delivery_end_with_the_platform_state() {
         let pulled: Vec<String> = fresh.keys().cloned().collect();
         assert_eq!(pulled, live, "{}: the pull holds the platform's live records", route.path);
     }
+}
+
+#[tokio::test]
+async fn a_versioned_delete_leaves_dependents_dangling_until_their_own_deletes() {
+    let (store, writer) = with_tenant().await;
+    let membership = json!({"changeId":"c-m","type":"membership","tenantId":TENANT,"sourceVersion":1,
+        "record":{"membershipId":"m-1","userId":"u-1","entityId":"e-1","membershipStatus":"active","createdAt":"2025-01-01T00:00:00.000Z"}});
+    let entity = json!({"changeId":"c-e","type":"entity","tenantId":TENANT,"sourceVersion":1,
+        "record":{"entityId":"e-1","entityType":"organization","entityName":"HQ","createdAt":"2025-01-01T00:00:00.000Z"}});
+    for value in [user_change("u-1", 1, "One"), entity, membership] {
+        assert_eq!(send(&writer, value).await, Outcome::Applied);
+    }
+    assert!(stored(&store, "MEMBER#m-1").await.expect("membership").contains_key("OSK"), "listed");
+    assert_eq!(send(&writer, user_delete("u-1", 2)).await, Outcome::Applied);
+    let dangling = stored(&store, "MEMBER#m-1").await.expect("still stored");
+    assert!(!dangling.contains_key("OSK") && !dangling.contains_key("deleted"), "kept, not listed: {dangling:?}");
+    // The user's re-creation lists it again; its own delete removes it.
+    assert_eq!(send(&writer, user_change("u-1", 3, "Back")).await, Outcome::Applied);
+    assert!(stored(&store, "MEMBER#m-1").await.expect("membership").contains_key("OSK"), "listed again");
+    let delete = json!({"changeId":"d-m","type":"membership","op":"delete","tenantId":TENANT,"sourceVersion":2,
+        "key":{"membershipId":"m-1","userId":"u-1","entityId":"e-1"}});
+    assert_eq!(send(&writer, delete).await, Outcome::Applied);
+    assert_eq!(
+        stored(&store, "MEMBER#m-1").await.expect("tombstone").get("deleted"),
+        Some(&AttributeValue::Bool(true))
+    );
 }

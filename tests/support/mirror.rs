@@ -47,6 +47,27 @@ pub struct Route {
     pub id: &'static str,
 }
 
+/// Every paged collection route of a tenant, unfiltered.
+pub const EVERY_COLLECTION: [Route; 6] = [
+    Route { path: "users", id: "userId" },
+    Route { path: "organizations", id: "orgCode" },
+    Route { path: "roles", id: "roleId" },
+    Route { path: "employee-assignments", id: "assignmentId" },
+    Route { path: "role-assignments", id: "assignmentId" },
+    Route { path: "entity-credits", id: "entityId" },
+];
+
+/// A fresh full pull of `route` (inactive records included), by id.
+pub async fn fresh_pull(bench: &Bench, token: &str, tenant: &str, route: Route) -> BTreeMap<String, Value> {
+    let mut fresh = BTreeMap::new();
+    let base = format!("/tenants/{tenant}/{}", route.path);
+    walk(bench, token, &join(&base, "includeInactive=true&limit=500"), |item| {
+        fresh.insert(item[route.id].as_str().expect("items carry their id").to_owned(), item.clone());
+    })
+    .await;
+    fresh
+}
+
 /// `path` with `rest` added to its query.
 pub fn join(path: &str, rest: &str) -> String {
     format!("{path}{}{rest}", if path.contains('?') { '&' } else { '?' })

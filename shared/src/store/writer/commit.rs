@@ -42,7 +42,8 @@ impl Writer {
         self.commit_with_checks(plan, Vec::new()).await
     }
 
-    /// [`Self::commit`], with condition checks that must hold in the last transaction.
+    /// [`Self::commit`], with condition checks (or conditional marker puts) that must hold
+    /// in the last transaction; sent alone when the plan writes nothing.
     pub(super) async fn commit_with_checks(
         &self,
         plan: Plan,
@@ -53,8 +54,10 @@ impl Writer {
         for chunk in chunks {
             self.commit_chunk(&plan.tenant_id, chunk, Vec::new()).await?;
         }
-        if let Some(last) = last {
-            self.commit_chunk(&plan.tenant_id, last, std::mem::take(&mut checks)).await?;
+        match last {
+            Some(last) => self.commit_chunk(&plan.tenant_id, last, std::mem::take(&mut checks)).await?,
+            None if !checks.is_empty() => self.send(checks).await?,
+            None => {}
         }
         Ok(())
     }

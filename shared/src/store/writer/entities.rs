@@ -113,12 +113,24 @@ impl Writer {
             let users: BTreeSet<String> = doomed.iter().filter_map(Stored::live).map(|m| m.user_id.clone()).collect();
 
             let mut plan = self.plan_for(tenant_id, &entity_sk(entity_id));
-            // Employee codes first: the memberships they leave out are how a rerun finds them.
-            plan.stage = Stage::Early;
-            self.plan_employee_codes_without(&mut plan, tenant_id, &users, &leaving).await?;
-            plan.stage = Stage::Dependent;
-            plan.tombstone_all(&doomed);
-            plan.tombstone_all(balance.as_slice());
+            if self.cascades_deletes() {
+                // Employee codes first: the memberships they leave out are how a rerun finds them.
+                plan.stage = Stage::Early;
+                self.plan_employee_codes_without(&mut plan, tenant_id, &users, &leaving).await?;
+                plan.stage = Stage::Dependent;
+                plan.tombstone_all(&doomed);
+                plan.tombstone_all(balance.as_slice());
+            } else {
+                plan.stage = Stage::Dependent;
+                for stored in &doomed {
+                    let mut der = stored.der.clone();
+                    derive::membership_entity_part(&mut der, None);
+                    plan.rederive(stored, der);
+                }
+                if let Some(balance) = &balance {
+                    plan.rederive(balance, derive::credit_balance(None));
+                }
+            }
             let outcome = plan.finish_delete(old.as_ref(), refs);
             let parent = old.as_ref().and_then(Stored::live).and_then(|e| e.parent_entity_id.clone());
             if let Some(parent) = parent {

@@ -113,6 +113,17 @@ impl Writer {
         Self { source: Some(source), ..self.clone() }
     }
 
+    /// Whether deleting a record also deletes its dependents (memberships and assignments of
+    /// a user, assignments of a role, memberships and the balance of an entity). Unversioned
+    /// writes do. A versioned delete does not: the platform sends each dependent's own delete
+    /// with that dependent's version, and a cascaded tombstone could not be ordered against
+    /// the dependent's own later changes (a re-created membership would stay deleted when the
+    /// old user delete arrives after it). Its dependents are kept as dangling references,
+    /// unlisted, until their own deletes (or their parent's re-creation) arrive.
+    fn cascades_deletes(&self) -> bool {
+        self.source.is_none()
+    }
+
     /// The source version this writer's writes carry.
     fn source_version(&self) -> Option<u64> {
         self.source.as_ref().map(|s| s.version)

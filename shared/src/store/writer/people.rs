@@ -69,8 +69,19 @@ impl Writer {
             let assignments = self.referrers_full::<RoleAssignment>(tenant_id, RefIndex::User, user_id).await?;
             let mut plan = self.plan_for(tenant_id, &user_sk(user_id));
             plan.stage = Stage::Dependent;
-            plan.tombstone_all(&memberships);
-            plan.tombstone_all(&assignments);
+            if self.cascades_deletes() {
+                plan.tombstone_all(&memberships);
+                plan.tombstone_all(&assignments);
+            } else {
+                for stored in &memberships {
+                    let mut der = stored.der.clone();
+                    derive::membership_user_part(&mut der, None);
+                    plan.rederive(stored, der);
+                }
+                for stored in &assignments {
+                    plan.rederive(stored, derive::role_assignment(false, stored.der.role_ok));
+                }
+            }
             let outcome = plan.finish_delete(old.as_ref(), refs);
             self.commit(plan).await?;
             Ok(outcome)

@@ -53,7 +53,13 @@ impl Writer {
             let assignments = self.referrers_full::<RoleAssignment>(tenant_id, RefIndex::Parent, role_id).await?;
             let mut plan = self.plan_for(tenant_id, &role_sk(role_id));
             plan.stage = Stage::Dependent;
-            plan.tombstone_all(&assignments);
+            if self.cascades_deletes() {
+                plan.tombstone_all(&assignments);
+            } else {
+                for stored in &assignments {
+                    plan.rederive(stored, derive::role_assignment(stored.der.user_ok, false));
+                }
+            }
             let outcome = plan.finish_delete(old.as_ref(), refs);
             self.commit(plan).await?;
             Ok(outcome)
