@@ -114,3 +114,29 @@ async fn seeding_twice_leaves_existing_tenants_alone() {
     let w = Writer::new(store.clone(), shared::store::writer::Clock::System);
     assert_eq!(w.put_user(&tenant.tenant.tenant_id, &tenant.users[0]).await.unwrap(), WriteOutcome::Unchanged);
 }
+
+#[tokio::test]
+async fn change_lines_import_with_versions_and_deletes() {
+    let store = fresh_store().await;
+    let tenant = r#"{"type":"tenant","record":{"tenantId":"t1","companyName":"T","kindeOrgId":"org_t1","createdAt":"2026-01-01T00:00:00Z"}}"#;
+    let user = |version: u64, name: &str| {
+        format!(
+            r#"{{"changeId":"c{version}","type":"user","tenantId":"t1","sourceVersion":{version},"record":{{"userId":"u1","email":"a@b.example","lastName":"{name}","createdAt":"2026-01-01T00:00:00Z"}}}}"#
+        )
+    };
+    let delete =
+        r#"{"changeId":"d3","type":"user","op":"delete","tenantId":"t1","sourceVersion":3,"key":{"userId":"u1"}}"#;
+    // Versions of one record may follow each other; the delete comes last whatever its line.
+    let text = [tenant.to_owned(), delete.to_owned(), user(1, "One"), user(2, "Two")].join("\n");
+    let report = run_import(&store, &text).await.unwrap();
+    assert_eq!(report.count(WriteOutcome::Deleted), 1, "{report:?}");
+    let items = partition_by_sk(&store, &tenant_pk("t1")).await;
+    assert_eq!(items["USER#u1"].get("deleted"), Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true)));
+    // The same file again: every versioned line is stale now.
+    let again = run_import(&store, &text).await.unwrap();
+    assert_eq!(again.count(WriteOutcome::Stale), 3, "{again:?}");
+    // A plain line for that user is refused: a version is stored.
+    let plain = r#"{"type":"user","tenantId":"t1","record":{"userId":"u1","email":"a@b.example","createdAt":"2026-01-01T00:00:00Z"}}"#;
+    let refused = run_import(&store, plain).await.unwrap();
+    assert!(refused.rejected[0].reason.contains("version required"), "{refused:?}");
+}

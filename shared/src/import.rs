@@ -1,4 +1,6 @@
-//! Importing records from an NDJSON file (format: `docs/import-format.md`).
+//! Importing records from an NDJSON file (format: `docs/import-format.md`). A line is a
+//! plain import line or any change of the change format (`docs/ingest-format.md`): versioned
+//! upserts, deletes and credit postings, applied by the same rules as ingestion.
 //!
 //! Import is two passes. [`parse`] and [`check_against_store`] validate every line (JSON
 //! syntax, the record's shape and values, duplicates within the file, that tenant-scoped
@@ -10,20 +12,38 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Deserialize;
-
 pub use crate::ingest::record::Record as ImportRecord;
-use crate::ingest::record::{record_of, write};
+use crate::ingest::{Action, Change};
 use crate::store::writer::{WriteOutcome, Writer};
 use crate::store::{reader, Store, StoreError};
 
-/// A record with the line it came from.
+/// A change with the line it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportLine {
     /// 1-based line number.
     pub line: usize,
-    /// The record.
-    pub record: ImportRecord,
+    /// The change (a plain line is an unversioned upsert).
+    pub change: Change,
+}
+
+impl ImportLine {
+    /// The record of an upsert.
+    pub fn record(&self) -> Option<&ImportRecord> {
+        match &self.change.action {
+            Action::Upsert(record) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Write order: upserts in dependency order, then deletes, then credit postings (which
+    /// need their balance); the file's order within each.
+    fn rank(&self) -> (u8, i64) {
+        match &self.change.action {
+            Action::Upsert(record) => record.rank(),
+            Action::Delete { .. } => (20, 0),
+            Action::CreditActivity { .. } => (21, 0),
+        }
+    }
 }
 
 /// A problem with one line.
@@ -41,16 +61,6 @@ impl std::fmt::Display for LineError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    tenant_id: Option<String>,
-    record: serde_json::Value,
-}
-
 /// Parses and validates every line on its own and against the rest of the file. Blank
 /// lines are skipped. Returns the valid records and the problems found.
 pub fn parse(text: &str) -> (Vec<ImportLine>, Vec<LineError>) {
@@ -63,14 +73,18 @@ pub fn parse(text: &str) -> (Vec<ImportLine>, Vec<LineError>) {
             continue;
         }
         match parse_line(raw) {
-            Ok(record) => {
-                if let Some(first) = seen.insert(record.identity(), line) {
-                    errors.push(LineError {
+            Ok(change) => {
+                // Versioned changes of one record may follow each other; plain lines may not.
+                let plain = match &change.action {
+                    Action::Upsert(record) if change.source_version.is_none() => Some(record),
+                    _ => None,
+                };
+                match plain.and_then(|record| seen.insert(record.identity(), line).map(|first| (record, first))) {
+                    Some((record, first)) => errors.push(LineError {
                         line,
                         reason: format!("duplicate of the {} on line {first}", record.kind()),
-                    });
-                } else {
-                    records.push(ImportLine { line, record });
+                    }),
+                    None => records.push(ImportLine { line, change }),
                 }
             }
             Err(reason) => errors.push(LineError { line, reason }),
@@ -79,9 +93,9 @@ pub fn parse(text: &str) -> (Vec<ImportLine>, Vec<LineError>) {
     (records, errors)
 }
 
-fn parse_line(raw: &str) -> Result<ImportRecord, String> {
-    let envelope: Envelope = serde_json::from_str(raw).map_err(|e| format!("not a valid import line: {e}"))?;
-    record_of(&envelope.kind, envelope.tenant_id.as_deref(), envelope.record)
+fn parse_line(raw: &str) -> Result<Change, String> {
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("not a valid import line: {e}"))?;
+    Change::parse(value)
 }
 
 /// Checks what can only be checked against the store: every tenant-scoped record names a
@@ -91,23 +105,23 @@ fn parse_line(raw: &str) -> Result<ImportRecord, String> {
 pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Result<Vec<LineError>, StoreError> {
     let defined: HashSet<&str> = records
         .iter()
-        .filter_map(|l| match &l.record {
-            ImportRecord::Tenant(t) => Some(t.tenant_id.as_str()),
+        .filter_map(|l| match l.record() {
+            Some(ImportRecord::Tenant(t)) => Some(t.tenant_id.as_str()),
             _ => None,
         })
         .collect();
     let orgs_in_file: HashMap<&str, &str> = records
         .iter()
-        .filter_map(|l| match &l.record {
-            ImportRecord::Tenant(t) => Some((t.kinde_org_id.as_str(), t.tenant_id.as_str())),
+        .filter_map(|l| match l.record() {
+            Some(ImportRecord::Tenant(t)) => Some((t.kinde_org_id.as_str(), t.tenant_id.as_str())),
             _ => None,
         })
         .collect();
     let mut known: HashMap<String, bool> = HashMap::new();
     let mut errors = Vec::new();
     for line in records {
-        match &line.record {
-            ImportRecord::Tenant(tenant) => {
+        match line.record() {
+            Some(ImportRecord::Tenant(tenant)) => {
                 let (id, org) = (tenant.tenant_id.as_str(), tenant.kinde_org_id.as_str());
                 let mut fail = |reason: String| errors.push(LineError { line: line.line, reason });
                 if reader::tenant_id_for_org(store, org).await?.is_some_and(|owner| owner != id) {
@@ -124,8 +138,8 @@ pub async fn check_against_store(store: &Store, records: &[ImportLine]) -> Resul
                     fail(format!("tenantId {id} is the kindeOrgId of another tenant"));
                 }
             }
-            record => {
-                let Some(tenant) = record.tenant_id() else { continue };
+            _ => {
+                let Some(tenant) = line.change.tenant_id() else { continue };
                 if defined.contains(tenant) {
                     continue;
                 }
@@ -174,14 +188,14 @@ pub async fn apply(
     mut records: Vec<ImportLine>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<ImportReport, StoreError> {
-    records.sort_by_key(|l| l.record.rank());
+    records.sort_by_key(ImportLine::rank);
     let mut report = ImportReport::default();
     for line in &records {
-        let result = write(writer, &line.record).await;
+        let result = crate::ingest::write(writer, &line.change).await;
         progress();
         match result {
             Ok(outcome) => {
-                *report.outcomes.entry((line.record.kind().to_owned(), format!("{outcome:?}"))).or_default() += 1
+                *report.outcomes.entry((line.change.kind().to_owned(), format!("{outcome:?}"))).or_default() += 1
             }
             Err(StoreError::Rejected(reason)) => report.rejected.push(LineError { line: line.line, reason }),
             Err(other) => return Err(other),

@@ -11,7 +11,8 @@ use shared::store::{table, Store};
 /// Options of `import`.
 #[derive(Args)]
 pub struct ImportArgs {
-    /// NDJSON file, one record per line (docs/import-format.md).
+    /// NDJSON file, one record or change per line (docs/import-format.md,
+    /// docs/ingest-format.md).
     file: PathBuf,
     /// Write the valid records even if some lines are invalid (they are still reported).
     #[arg(long)]
@@ -41,10 +42,12 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         eprintln!("{}: {error}", args.file.display());
     }
     println!(
-        "created {}, updated {}, unchanged {}, rejected {}, invalid {}",
+        "created {}, updated {}, deleted {}, unchanged {}, stale {}, rejected {}, invalid {}",
         report.count(WriteOutcome::Created),
         report.count(WriteOutcome::Updated),
-        report.count(WriteOutcome::Unchanged),
+        report.count(WriteOutcome::Deleted),
+        report.count(WriteOutcome::Unchanged) + report.count(WriteOutcome::NotFound),
+        report.count(WriteOutcome::Stale),
         report.rejected.len(),
         errors.len()
     );

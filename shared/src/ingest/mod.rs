@@ -46,7 +46,19 @@ impl Outcome {
 /// Applies one change. Errors are the store's transient ones (unavailable, throttled): the
 /// change was not applied, or was and comes back `unchanged` or `stale` when sent again.
 pub async fn apply(writer: &Writer, change: &Change) -> Result<Outcome, StoreError> {
-    let result = match &change.action {
+    match write(writer, change).await {
+        Ok(WriteOutcome::Created | WriteOutcome::Updated | WriteOutcome::Deleted) => Ok(Outcome::Applied),
+        Ok(WriteOutcome::Unchanged | WriteOutcome::NotFound) => Ok(Outcome::Unchanged),
+        Ok(WriteOutcome::Stale) => Ok(Outcome::Stale),
+        Err(StoreError::Rejected(reason)) => Ok(Outcome::Rejected(reason)),
+        Err(error) => Err(error),
+    }
+}
+
+/// [`apply`] with the writer's own outcome (created and updated told apart, for the
+/// importer's summary); a change that cannot be applied is `StoreError::Rejected`.
+pub async fn write(writer: &Writer, change: &Change) -> Result<WriteOutcome, StoreError> {
+    match &change.action {
         Action::Upsert(record) => record::write(&versioned(writer, change, None), record).await,
         Action::Delete { tenant_id, key } => {
             let writer = versioned(writer, change, Some(key));
@@ -56,18 +68,11 @@ pub async fn apply(writer: &Writer, change: &Change) -> Result<Outcome, StoreErr
             let change_id = change.change_id.as_deref().unwrap_or_default();
             match writer.post_credit_activity_once(tenant_id, entity_id, activity, change_id).await {
                 Ok(WriteOutcome::NotFound) => {
-                    return Ok(Outcome::Rejected(format!("creditActivity: entity {entity_id} has no credit balance")))
+                    Err(StoreError::Rejected(format!("creditActivity: entity {entity_id} has no credit balance")))
                 }
                 other => other,
             }
         }
-    };
-    match result {
-        Ok(WriteOutcome::Created | WriteOutcome::Updated | WriteOutcome::Deleted) => Ok(Outcome::Applied),
-        Ok(WriteOutcome::Unchanged | WriteOutcome::NotFound) => Ok(Outcome::Unchanged),
-        Ok(WriteOutcome::Stale) => Ok(Outcome::Stale),
-        Err(StoreError::Rejected(reason)) => Ok(Outcome::Rejected(reason)),
-        Err(error) => Err(error),
     }
 }
 
