@@ -136,6 +136,19 @@ pub fn posting_marker_sk(change_id: &str) -> String {
     format!("POSTED#{change_id}")
 }
 
+/// Sort key of a credit posting kept until its balance arrives:
+/// `PENDING#<byte length of entityId>#<entityId>#<changeId>`.
+pub fn pending_posting_sk(entity_id: &str, change_id: &str) -> String {
+    format!("{}{change_id}", pending_posting_prefix(entity_id))
+}
+
+/// Prefix of the postings kept for `entity_id`'s balance. Ids may contain `#`, so the
+/// entity id is preceded by its length: entity `e`'s prefix `PENDING#1#e#` cannot match a
+/// posting of entity `e#x` (`PENDING#3#e#x#...`).
+pub fn pending_posting_prefix(entity_id: &str) -> String {
+    format!("PENDING#{}#{entity_id}#", entity_id.len())
+}
+
 /// Encodes a signed integer as 20 decimal digits whose text order is numeric order.
 pub fn sortable_int(value: i64) -> String {
     let shifted = (value as i128) - (i64::MIN as i128);
@@ -206,6 +219,14 @@ const _: () = assert!(LONGEST_SORT_KEY <= MAX_SORT_KEY_BYTES);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_entitys_pending_postings_never_match_anothers_prefix() {
+        let posting = pending_posting_sk("e#x", "c-1");
+        assert!(posting.starts_with(&pending_posting_prefix("e#x")));
+        assert!(!posting.starts_with(&pending_posting_prefix("e")));
+        assert!(!pending_posting_sk("e", "x#c-1").starts_with(&pending_posting_prefix("e#x")));
+    }
 
     fn organization_key(level: i64, name: &str, id: &str) -> String {
         index_key(Collection::Entities, &[&sortable_int(level), &sortable_text(name), id])

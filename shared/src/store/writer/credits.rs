@@ -2,20 +2,19 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
-use super::super::item::{attr, credit_balance_sk, entity_sk};
-use super::super::keys::{posting_marker_sk, tenant_pk, POSTING_MARKER_DAYS};
-use super::super::{reader, StoreError};
-use super::plan::Plan;
+use super::super::item::{credit_balance_sk, entity_sk};
+use super::super::StoreError;
 use super::{reject_problems, Admission, WriteOutcome, Writer};
 use crate::model::{AppCreditTotals, CreditBalance, Entity, Validate};
 use crate::store::derive;
 use crate::time::Timestamp;
 
 /// A posting that changes an entity's per-app credit totals.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "activity", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum CreditActivity {
     /// A ledger entry. Entries under `application_allocation:<appCode>` count towards that
     /// app's allocation (reversals are negative); others do not change app totals.
@@ -75,9 +74,19 @@ impl Writer {
                 record.app_totals =
                     old.as_ref().and_then(|o| o.live()).map(|b| b.app_totals.clone()).unwrap_or_default();
             }
+            // Postings that arrived before the balance are applied now, and removed with it.
+            let pending = self.pending_postings(tenant_id, &balance.entity_id).await?;
+            for posting in &pending {
+                if let Some(kept) = posting.live() {
+                    apply_credit_activity(&mut record.app_totals, &kept.activity);
+                }
+                plan.push_delete(posting.pk.clone(), posting.sk.clone(), posting.ver);
+            }
             let outcome = plan.upsert(old.as_ref(), record, derive::credit_balance(live_entity))?;
-            if outcome != WriteOutcome::Unchanged {
+            if outcome != WriteOutcome::Unchanged || !pending.is_empty() {
                 plan.touch_read(entity.as_ref(), refs);
+                // A posting kept concurrently touches the same guard, so one of the two re-plans.
+                plan.touch_refs(refs);
             }
             self.commit(plan).await?;
             Ok(outcome)
@@ -88,77 +97,6 @@ impl Writer {
     /// Deletes an entity's credit balance.
     pub async fn delete_credit_balance(&self, tenant_id: &str, entity_id: &str) -> Result<WriteOutcome, StoreError> {
         self.delete_leaf::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await
-    }
-
-    /// Applies a ledger entry or usage record to the entity's per-app totals. The entity
-    /// must have a balance (`NotFound` otherwise).
-    pub async fn post_credit_activity(
-        &self,
-        tenant_id: &str,
-        entity_id: &str,
-        activity: &CreditActivity,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| self.try_post(tenant_id, entity_id, activity, None)).await
-    }
-
-    /// [`Self::post_credit_activity`] at most once per `change_id`: the transaction that
-    /// changes the totals also creates a marker item for the change (kept
-    /// [`POSTING_MARKER_DAYS`]), and a posting whose marker exists is `Unchanged`. A
-    /// redelivered or replayed posting therefore counts once.
-    pub async fn post_credit_activity_once(
-        &self,
-        tenant_id: &str,
-        entity_id: &str,
-        activity: &CreditActivity,
-        change_id: &str,
-    ) -> Result<WriteOutcome, StoreError> {
-        self.retrying(|| self.try_post(tenant_id, entity_id, activity, Some(change_id))).await
-    }
-
-    async fn try_post(
-        &self,
-        tenant_id: &str,
-        entity_id: &str,
-        activity: &CreditActivity,
-        change_id: Option<&str>,
-    ) -> Result<WriteOutcome, StoreError> {
-        if let Some(change_id) = change_id {
-            let marker = reader::get_item(&self.store, tenant_pk(tenant_id), &posting_marker_sk(change_id)).await?;
-            if marker.is_some() {
-                return Ok(WriteOutcome::Unchanged);
-            }
-        }
-        let Some(old) = self.get::<CreditBalance>(tenant_id, &credit_balance_sk(entity_id)).await? else {
-            return Ok(WriteOutcome::NotFound);
-        };
-        let Some(mut balance) = old.live().cloned() else {
-            return Ok(WriteOutcome::NotFound);
-        };
-        apply_credit_activity(&mut balance.app_totals, activity);
-        let mut plan = Plan::new(tenant_id, self.clock.now());
-        let outcome = plan.upsert(Some(&old), balance, old.der.clone())?;
-        let markers = match change_id {
-            Some(change_id) => vec![self.posting_marker(tenant_id, change_id)?],
-            None => Vec::new(),
-        };
-        self.commit_with_checks(plan, markers).await?;
-        Ok(outcome)
-    }
-
-    /// The marker of an applied posting, created only if it does not exist (a concurrent
-    /// delivery of the same posting makes one of the two transactions fail and re-plan).
-    fn posting_marker(&self, tenant_id: &str, change_id: &str) -> Result<TransactWriteItem, StoreError> {
-        let expires = self.clock.now().millis() / 1000 + POSTING_MARKER_DAYS * 86_400;
-        let put = Put::builder()
-            .table_name(self.store.table())
-            .item(attr::PK, AttributeValue::S(tenant_pk(tenant_id)))
-            .item(attr::SK, AttributeValue::S(posting_marker_sk(change_id)))
-            .item(attr::TTL, AttributeValue::N(expires.to_string()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
-            .build()
-            .map_err(|e| StoreError::Request(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
     }
 }
 

@@ -24,6 +24,7 @@ mod faults;
 mod people;
 mod plan;
 mod platform;
+mod postings;
 mod reads;
 mod roles;
 mod versions;
