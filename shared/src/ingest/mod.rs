@@ -27,7 +27,7 @@ pub enum Outcome {
     /// The store holds a newer version of the record: nothing was written.
     Stale,
     /// The change cannot be applied as sent (an immutable member changed, a version missing
-    /// where one is stored, a posting for a balance not stored): it must not be retried.
+    /// where one is stored, totals on a versioned balance): it must not be retried.
     Rejected(String),
 }
 
@@ -66,12 +66,8 @@ pub async fn write(writer: &Writer, change: &Change) -> Result<WriteOutcome, Sto
         }
         Action::CreditActivity { tenant_id, entity_id, activity } => {
             let change_id = change.change_id.as_deref().unwrap_or_default();
-            match writer.post_credit_activity_once(tenant_id, entity_id, activity, change_id).await {
-                Ok(WriteOutcome::NotFound) => {
-                    Err(StoreError::Rejected(format!("creditActivity: entity {entity_id} has no credit balance")))
-                }
-                other => other,
-            }
+            // A posting for a balance not stored yet is kept, so this is never `NotFound`.
+            writer.post_credit_activity_once(tenant_id, entity_id, activity, change_id).await
         }
     }
 }

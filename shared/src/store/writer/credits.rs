@@ -75,7 +75,12 @@ impl Writer {
                     old.as_ref().and_then(|o| o.live()).map(|b| b.app_totals.clone()).unwrap_or_default();
             }
             // Postings that arrived before the balance are applied now, and removed with it.
-            let pending = self.pending_postings(tenant_id, &balance.entity_id).await?;
+            // They exist only while no live balance does: a posting finding one applies to
+            // it, and the write that creates it takes the kept ones (both touch `REFS`).
+            let pending = match old.as_ref().and_then(|o| o.live()) {
+                Some(_) => Vec::new(),
+                None => self.pending_postings(tenant_id, &balance.entity_id).await?,
+            };
             for posting in &pending {
                 if let Some(kept) = posting.live() {
                     apply_credit_activity(&mut record.app_totals, &kept.activity);

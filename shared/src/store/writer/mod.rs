@@ -192,10 +192,7 @@ impl Writer {
         old: Option<&Stored<R, R::Derived>>,
     ) -> Result<WriteOutcome, StoreError> {
         let mut plan = self.plan_for(tenant_id, sk);
-        let outcome = match old {
-            Some(old) => plan.tombstone(old),
-            None => plan.absent_delete::<R>(),
-        };
+        let outcome = plan.delete_own(old);
         self.commit(plan).await?;
         Ok(outcome)
     }

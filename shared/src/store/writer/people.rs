@@ -137,11 +137,9 @@ impl Writer {
             if self.admit(old.as_ref())? == Admission::Stale {
                 return Ok(WriteOutcome::Stale);
             }
-            let Some(old) = old.as_ref().filter(|o| o.live().is_some()) else {
+            let live = old.as_ref().and_then(|o| o.live().map(|m| (o, m.user_id.clone())));
+            let Some((old, user_id)) = live else {
                 return self.delete_absent::<Membership>(tenant_id, &sk, old.as_ref()).await;
-            };
-            let Some(user_id) = old.live().map(|m| m.user_id.clone()) else {
-                return Ok(WriteOutcome::NotFound);
             };
             let mut plan = self.plan_for(tenant_id, &sk);
             let outcome = plan.tombstone(old);

@@ -227,14 +227,20 @@ impl Plan {
         refs: Option<u64>,
     ) -> WriteOutcome {
         self.stage = Stage::Core;
-        let outcome = match old {
-            Some(old) => self.tombstone(old),
-            None => self.absent_delete::<R>(),
-        };
+        let outcome = self.delete_own(old);
         if self.has_puts() {
             self.touch_refs(refs);
         }
         outcome
+    }
+
+    /// Plans the delete of the write's own record read as `old`: its tombstone, or, when it
+    /// is not stored, what [`Self::absent_delete`] plans.
+    pub fn delete_own<R: CollectionRecord>(&mut self, old: Option<&Stored<R, R::Derived>>) -> WriteOutcome {
+        match old {
+            Some(old) => self.tombstone(old),
+            None => self.absent_delete::<R>(),
+        }
     }
 
     /// Plans the delete of a record that is not stored: nothing, unless the delete is
@@ -291,10 +297,13 @@ impl Plan {
 
     /// Plans an item outside the collections (a tenant profile, an alias, a catalog app, a
     /// credit config, an entitlement).
-    pub fn push_plain<R>(&mut self, new: Stored<R, NoDerived>, expected_ver: Option<u64>)
+    pub fn push_plain<R>(&mut self, mut new: Stored<R, NoDerived>, expected_ver: Option<u64>)
     where
         R: serde::Serialize + Clone + Send + Sync + 'static,
     {
+        if let Some(source) = self.source.as_ref().filter(|s| s.sk == new.sk) {
+            new.sv = Some(source.version);
+        }
         self.writes.push(PlannedWrite {
             pk: new.pk.clone(),
             sk: new.sk.clone(),

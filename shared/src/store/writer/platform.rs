@@ -13,7 +13,6 @@ use super::super::keys::{
 };
 use super::super::reader::{self, ConfigScope, Counters, COUNTERS_VERSION};
 use super::super::StoreError;
-use super::plan::Plan;
 use super::{reject_problems, Admission, WriteOutcome, Writer};
 use crate::model::{CatalogApp, CreditConfig, Entitlement, KindeOrgAlias, Tenant, Validate};
 
@@ -60,9 +59,7 @@ impl Writer {
             return Ok(WriteOutcome::Unchanged);
         }
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
-        let mut item = Stored::plain(pk, sk, rec.clone(), plan.now, ver);
-        item.sv = self.source_version();
-        plan.push_plain(item, old.as_ref().map(|o| o.ver));
+        plan.push_plain(Stored::plain(pk, sk, rec.clone(), plan.now, ver), old.as_ref().map(|o| o.ver));
         self.commit(plan).await?;
         Ok(if old.is_some() { WriteOutcome::Updated } else { WriteOutcome::Created })
     }
@@ -86,8 +83,8 @@ impl Writer {
             return Ok(WriteOutcome::Stale);
         }
         let old_live = old.as_ref().and_then(Stored::live);
+        let mut plan = self.plan_for(id, PROFILE_SK);
         if let Some(old) = old.as_ref().filter(|_| old_live == Some(tenant)) {
-            let mut plan = self.plan_for(id, PROFILE_SK);
             plan.keep_source(old);
             self.commit(plan).await?;
             return Ok(WriteOutcome::Unchanged);
@@ -103,10 +100,8 @@ impl Writer {
         if org != id && reader::tenant_id_for_org(&self.store, id).await?.is_some_and(|owner| owner != id) {
             return Err(StoreError::Rejected(format!("tenantId {id} is the kindeOrgId of another tenant")));
         }
-        let mut plan = Plan::new(id, self.clock.now());
         let ver = old.as_ref().map_or(1, |o| o.ver + 1);
         let mut profile = Stored::plain(tenant_pk(id), PROFILE_SK.to_owned(), tenant.clone(), plan.now, ver);
-        profile.sv = self.source_version();
         if tenant.active() {
             profile.atpk = Some(ACTIVE_TENANTS_PK.to_owned());
             profile.atsk = Some(id.to_owned());
