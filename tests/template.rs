@@ -84,7 +84,7 @@ fn each_function_gets_exactly_its_groups_routes_under_both_base_paths() {
         ("credits-api".to_owned(), expected(&api::credit_routes())),
         ("sync-api".to_owned(), sync),
         ("sync-worker".to_owned(), BTreeSet::new()),
-        ("ingest".to_owned(), BTreeSet::new()),
+        ("ingest".to_owned(), expected(&api::ingest_routes())),
     ]
     .into();
     assert_eq!(by_binary, wanted);
@@ -193,6 +193,7 @@ fn read_only_functions_may_only_read_the_table() {
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:ConditionCheckItem",
+                "secretsmanager:GetSecretValue",
             ]
             .map(String::from)
             .into(),

@@ -4,6 +4,7 @@
 pub mod amount;
 pub mod bootstrap;
 pub mod catalog;
+pub mod changes;
 pub mod credits;
 pub mod error;
 pub mod extract;
@@ -187,6 +188,15 @@ pub fn sync_routes() -> Routes {
         .get("/tenants/{tenantId}/sync/status", sync::status)
 }
 
+/// Routes of the ingestion group (`ingest`, the one function allowed to write): the
+/// platform's changes over HTTP. Bodies up to 1 MiB (413 beyond, in the contract's shape).
+pub fn ingest_routes() -> Routes {
+    let limit = || DefaultBodyLimit::max(crate::ingest::batch::MAX_BODY_BYTES);
+    Routes::default()
+        .add("POST", "/tenants/{tenantId}/changes", post(changes::tenant_changes).layer(limit()))
+        .add("POST", "/changes", post(changes::platform_changes).layer(limit()))
+}
+
 /// Serves `routes` under both base paths, with the common middleware and the 404 fallback.
 pub fn serve(routes: Routes, state: AppState) -> Router {
     Router::new()
@@ -199,7 +209,7 @@ pub fn serve(routes: Routes, state: AppState) -> Router {
 
 /// Every route this build serves (the local server and tests use it).
 pub fn all_routes() -> Routes {
-    tenant_routes().merge(role_routes()).merge(credit_routes()).merge(sync_routes())
+    tenant_routes().merge(role_routes()).merge(credit_routes()).merge(sync_routes()).merge(ingest_routes())
 }
 
 /// Tenant authorization and resolution (contract 3.6), then the tenant's request limit: the

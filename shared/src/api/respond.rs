@@ -42,14 +42,17 @@ pub fn cached_json<T: Serialize>(request_headers: &HeaderMap, value: &T) -> Resp
 /// A JSON response without caching headers (for `POST` routes).
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = status;
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
-            response
-        }
+        Ok(body) => json_text(status, body),
         Err(error) => ApiError::internal(&error).into_response(),
     }
+}
+
+/// [`json_response`] for a body that is already JSON text (a replayed answer).
+pub fn json_text(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    response
 }
 
 /// [`cached_json`] for a body that is already JSON text.

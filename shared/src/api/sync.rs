@@ -32,7 +32,7 @@ fn status_url(tenant_id: &str) -> String {
     format!("{}/tenants/{tenant_id}/sync/status", super::BASE_PATH)
 }
 
-fn idempotency_key(headers: &HeaderMap, problems: &mut Vec<FieldProblem>) -> Option<String> {
+pub(super) fn idempotency_key(headers: &HeaderMap, problems: &mut Vec<FieldProblem>) -> Option<String> {
     let value = headers.get("idempotency-key")?;
     let valid = value.as_bytes();
     if (1..=255).contains(&valid.len()) && valid.iter().all(|b| (0x21..=0x7e).contains(b)) {
@@ -252,7 +252,7 @@ fn answer(run: &RunRecord) -> Response {
     }
 }
 
-fn replayed(mut response: Response) -> Response {
+pub(super) fn replayed(mut response: Response) -> Response {
     response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
     response
 }

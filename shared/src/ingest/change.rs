@@ -115,6 +115,38 @@ impl Change {
         }
     }
 
+    /// Whether the change is platform-wide (a catalog app, a global credit configuration, a
+    /// tenant's profile): those go to `POST /changes`, every other type to its tenant's route.
+    pub fn platform_wide(&self) -> bool {
+        match &self.action {
+            Action::Upsert(record) => {
+                matches!(**record, Record::CatalogApp(_) | Record::Tenant(_)) || record.tenant_id().is_none()
+            }
+            Action::Delete { .. } | Action::CreditActivity { .. } => false,
+        }
+    }
+
+    /// The record the change is about, as one string: changes with the same lane touch the
+    /// same record (a posting and its balance share one), so they are applied one after the
+    /// other, in the order sent, while other lanes proceed concurrently.
+    pub fn lane(&self) -> String {
+        let (kind, tenant, id) = match &self.action {
+            Action::Upsert(record) => return record.identity(),
+            Action::CreditActivity { tenant_id, entity_id, .. } => ("creditBalance", tenant_id, entity_id),
+            Action::Delete { tenant_id, key } => {
+                let id = match key {
+                    DeleteKey::User { user_id } => user_id,
+                    DeleteKey::Entity { entity_id } | DeleteKey::CreditBalance { entity_id } => entity_id,
+                    DeleteKey::Role { role_id } => role_id,
+                    DeleteKey::Membership { membership_id, .. } => membership_id,
+                    DeleteKey::RoleAssignment { assignment_id, .. } => assignment_id,
+                };
+                (self.kind(), tenant_id, id)
+            }
+        };
+        format!("{kind}\u{1f}{tenant}\u{1f}{id}")
+    }
+
     /// Parses and validates one change (or plain import line) from its JSON.
     pub fn parse(value: serde_json::Value) -> Result<Self, String> {
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| format!("not a valid change: {e}"))?;

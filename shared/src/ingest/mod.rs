@@ -7,8 +7,10 @@
 //! additive and apply once per `changeId` instead. Each change is atomic: a failure leaves it
 //! either applied or not, and sending it again is harmless.
 
+pub mod batch;
 pub mod change;
 pub mod queue;
+pub mod receipts;
 pub mod record;
 
 pub use change::{Action, Change, DeleteKey};
@@ -57,7 +59,9 @@ pub async fn apply(writer: &Writer, change: &Change) -> Result<Outcome, StoreErr
 
 /// [`apply`] with the writer's own outcome (created and updated told apart, for the
 /// importer's summary); a change that cannot be applied is `StoreError::Rejected`.
+/// Every write waits while its tenant is bulk-loading (`store::loading`).
 pub async fn write(writer: &Writer, change: &Change) -> Result<WriteOutcome, StoreError> {
+    let writer = &writer.waiting_for_bulk_loads();
     match &change.action {
         Action::Upsert(record) => record::write(&versioned(writer, change, None), record).await,
         Action::Delete { tenant_id, key } => {

@@ -8,6 +8,7 @@ pub mod derive;
 pub mod error;
 pub mod item;
 pub mod keys;
+pub mod loading;
 pub mod query;
 pub mod reader;
 pub mod table;

@@ -49,6 +49,9 @@ impl Writer {
         plan: Plan,
         mut checks: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        if self.waits_for_bulk_loads && !plan.tenant_id.is_empty() && !(plan.writes.is_empty() && checks.is_empty()) {
+            checks.push(crate::store::loading::not_loading(self.store.table(), &plan.tenant_id, Timestamp::now())?);
+        }
         let mut chunks = chunks(plan.writes);
         let last = chunks.pop();
         for chunk in chunks {

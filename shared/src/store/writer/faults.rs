@@ -37,6 +37,6 @@ impl Faults {
 impl Writer {
     /// A writer whose transactions go through `faults` first.
     pub fn with_faults(store: Store, clock: Clock, faults: Arc<Faults>) -> Self {
-        Self { store, clock, source: None, faults: Some(faults) }
+        Self { store, clock, source: None, faults: Some(faults), waits_for_bulk_loads: false }
     }
 }

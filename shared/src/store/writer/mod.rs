@@ -92,6 +92,8 @@ pub struct Writer {
     clock: Clock,
     /// The source version the writes carry (`None`: unversioned writes).
     source: Option<SourceVersion>,
+    /// Whether tenant writes wait while the tenant is bulk-loading (`store::loading`).
+    waits_for_bulk_loads: bool,
     #[cfg(feature = "fault-injection")]
     faults: Option<std::sync::Arc<Faults>>,
 }
@@ -103,6 +105,7 @@ impl Writer {
             store,
             clock,
             source: None,
+            waits_for_bulk_loads: false,
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
@@ -112,6 +115,13 @@ impl Writer {
     /// than the stored record's source version, and stores it (`versions`).
     pub fn versioned(&self, source: SourceVersion) -> Self {
         Self { source: Some(source), ..self.clone() }
+    }
+
+    /// This writer, with every tenant write conditional on the tenant not bulk-loading: the
+    /// ingestion paths use it, so a change never races a bulk load's unconditional batches
+    /// (it fails as a conflict after the writer's retries, and is delivered again).
+    pub fn waiting_for_bulk_loads(&self) -> Self {
+        Self { waits_for_bulk_loads: true, ..self.clone() }
     }
 
     /// Whether deleting a record also deletes its dependents (memberships and assignments of
