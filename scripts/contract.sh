@@ -41,17 +41,23 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 token="$("$cli" token service --service wrapper --all-tenants)"
+write_token="$("$cli" token service --service wrapper --all-tenants --write)"
 
 # positive_data_acceptance is left out on purpose: whether a well-formed value is accepted can
 # depend on stored data (appCode must be in the catalog, cursors must carry our signature,
 # updatedSince must be within the 30-day retention window) or on combinations the file cannot
 # express (cursor with page, entityId with updatedSince); those answer documented 400s.
+# The read token reaches every route (the change routes answer it 403); a write token then
+# fuzzes the change routes themselves, which validate every change before writing any.
 checks_run() {
-    local base="$1" count="$2"
-    echo "schemathesis: $base, $count examples per operation"
+    local base="$1" count="$2" bearer="$3"
+    shift 3
+    echo "schemathesis: $base, $count examples per operation $*"
     (cd "$work" && st run "$root/docs/openapi.yaml" --url "http://127.0.0.1:$port$base" \
-        -H "Authorization: Bearer $token" --max-examples "$count" --workers 1 --seed 42 \
-        --checks all --exclude-checks positive_data_acceptance --no-color)
+        -H "Authorization: Bearer $bearer" --max-examples "$count" --workers 1 --seed 42 \
+        --checks all --exclude-checks positive_data_acceptance --no-color "$@")
 }
-checks_run /api/sync "$examples"
-checks_run /api/wrapper "$(( (examples + 4) / 5 ))"
+checks_run /api/sync "$examples" "$token"
+checks_run /api/wrapper "$(( (examples + 4) / 5 ))" "$token"
+checks_run /api/sync "$examples" "$write_token" --include-path-regex 'changes$'
+

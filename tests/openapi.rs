@@ -124,25 +124,40 @@ fn concrete(path: &str, tenant: &str) -> String {
     }
 }
 
+/// A one-change batch the change route `path` accepts (applied once, then `unchanged`).
+fn change_for(path: &str, tenant: &str) -> Value {
+    if path.starts_with("/tenants/") {
+        json!([{ "changeId": "openapi-1", "type": "user", "tenantId": tenant, "sourceVersion": 1,
+            "record": { "userId": "openapi-user", "email": "openapi@example.com", "createdAt": "2026-01-01T00:00:00Z" } }])
+    } else {
+        json!([{ "changeId": "openapi-2", "type": "catalogApp", "sourceVersion": 1,
+            "record": { "appCode": "docs", "appName": "Docs", "status": "active", "modules": [] } }])
+    }
+}
+
 #[tokio::test]
 async fn every_documented_operation_answers_under_both_base_paths_as_documented() {
     let (bench, data) = Bench::seeded().await;
     let tenant = &data.tenants[0].tenant.tenant_id;
-    let token = bench.platform();
+    let read = bench.platform();
+    let write =
+        bench.service(None, json!({ "service": "wrapper", "permissions": ["platform:all_tenants", "platform:write"] }));
     for (method, path) in documented_operations() {
         for base in [BASE_PATH, ALIAS_PATH] {
             let url = format!("{}{base}{}", bench.url, concrete(&path, tenant));
+            let (token, body) = match path.ends_with("/changes") {
+                true => (&write, change_for(&path, tenant).to_string()),
+                false => (&read, r#"{"appCode":"crm"}"#.to_owned()),
+            };
             let request = match method.as_str() {
                 "GET" => bench.client.get(&url),
-                "POST" => {
-                    bench.client.post(&url).header("content-type", "application/json").body(r#"{"appCode":"crm"}"#)
-                }
+                "POST" => bench.client.post(&url).header("content-type", "application/json").body(body),
                 other => panic!("no request for {other}"),
             };
-            let reply = Reply::fetch(request.bearer_auth(&token)).await;
+            let reply = Reply::fetch(request.bearer_auth(token)).await;
             assert!(reply.status == 200, "{method} {base}{path} answered {}: {}", reply.status, reply.text);
             if method == "GET" {
-                let head = Reply::fetch(bench.client.head(&url).bearer_auth(&token)).await;
+                let head = Reply::fetch(bench.client.head(&url).bearer_auth(token)).await;
                 assert_eq!(head.status, 200, "HEAD {base}{path}");
                 assert_eq!(head.header("etag"), reply.header("etag"), "HEAD {base}{path} carries the GET's ETag");
             }

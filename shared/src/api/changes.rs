@@ -31,6 +31,8 @@ use crate::store::writer::{Clock, Writer};
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BatchAnswer<'a> {
+    /// Always `true` (the envelope of every successful answer).
+    success: bool,
     /// The tenant of the route (absent on `POST /changes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant_id: Option<&'a str>,
@@ -156,7 +158,7 @@ async fn receive(
         }
     };
     log_results(caller, tenant_id, &changes, &results);
-    let answer = BatchAnswer { tenant_id, summary: Summary::of(&results), results };
+    let answer = BatchAnswer { success: true, tenant_id, summary: Summary::of(&results), results };
     let text = serde_json::to_string(&answer).map_err(|e| ApiError::internal(&e))?;
     if let Some(receipt) = &receipt {
         receipts::answer(&state.store, receipt, &text).await?;

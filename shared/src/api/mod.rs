@@ -192,9 +192,11 @@ pub fn sync_routes() -> Routes {
 /// platform's changes over HTTP. Bodies up to 1 MiB (413 beyond, in the contract's shape).
 pub fn ingest_routes() -> Routes {
     let limit = || DefaultBodyLimit::max(crate::ingest::batch::MAX_BODY_BYTES);
-    Routes::default()
-        .add("POST", "/tenants/{tenantId}/changes", post(changes::tenant_changes).layer(limit()))
-        .add("POST", "/changes", post(changes::platform_changes).layer(limit()))
+    Routes::default().add("POST", "/tenants/{tenantId}/changes", post(changes::tenant_changes).layer(limit())).add(
+        "POST",
+        "/changes",
+        post(changes::platform_changes).layer(limit()),
+    )
 }
 
 /// Serves `routes` under both base paths, with the common middleware and the 404 fallback.

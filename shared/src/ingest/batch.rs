@@ -154,8 +154,8 @@ pub async fn apply_all(writer: &Writer, changes: &[Change]) -> Result<Vec<Change
         lanes[lane].push(index);
     }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; changes.len()];
-    let mut applied = stream::iter(lanes.into_iter().map(|lane| apply_lane(writer, changes, lane)))
-        .buffer_unordered(LANES_IN_FLIGHT);
+    let mut applied =
+        stream::iter(lanes.into_iter().map(|lane| apply_lane(writer, changes, lane))).buffer_unordered(LANES_IN_FLIGHT);
     while let Some(lane) = applied.next().await {
         for (index, outcome) in lane? {
             outcomes[index] = Some(outcome);
@@ -221,7 +221,8 @@ mod tests {
     fn every_bad_index_is_reported() {
         let mut other_tenant = user("u3", 1);
         other_tenant["tenantId"] = json!("22222222-2222-4222-8222-222222222222");
-        let body = serde_json::to_vec(&json!([user("u1", 1), { "type": "user" }, catalog_app(), other_tenant])).unwrap();
+        let body =
+            serde_json::to_vec(&json!([user("u1", 1), { "type": "user" }, catalog_app(), other_tenant])).unwrap();
         let Err(BatchError::Invalid(problems)) = parse(&body, Framing::JsonArray, Scope::Tenant(TENANT)) else {
             panic!("the batch must be refused");
         };

@@ -73,16 +73,16 @@ pub async fn claim(store: &Store, key: &ReceiptKey, digest: &str) -> Result<Clai
         .item("claimedAt", AttributeValue::N(now.millis().to_string()))
         .item(attr::TTL, AttributeValue::N(expiry_seconds(now).to_string()))
         // Free, expired, or claimed long ago and never answered.
-        .condition_expression("attribute_not_exists(#pk) OR #ttl < :nowS OR (attribute_not_exists(#answer) AND #claimed < :stale)")
+        .condition_expression(
+            "attribute_not_exists(#pk) OR #ttl < :nowS OR (attribute_not_exists(#answer) AND #claimed < :stale)",
+        )
         .expression_attribute_names("#pk", attr::PK)
         .expression_attribute_names("#ttl", attr::TTL)
         .expression_attribute_names("#answer", "answer")
         .expression_attribute_names("#claimed", "claimedAt")
         .expression_attribute_values(":nowS", AttributeValue::N((now.millis() / 1000).to_string()))
         .expression_attribute_values(":stale", AttributeValue::N((now.millis() - CLAIM_MS).to_string()))
-        .return_values_on_condition_check_failure(
-            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-        )
+        .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await;
     let held = match put {
