@@ -35,6 +35,14 @@ ROUTES = [
     ("sync-api", "sync", "POST", "/tenants/{tenantId}/sync", "skipReferenceData=true", None),
     ("sync-api", "sync-status", "GET", "/tenants/{tenantId}/sync/status", "", None),
 ]
+# The change route takes a write token (`token service --write`), placeholder `${WRITE_TOKEN}`.
+CHANGE = json.dumps([{
+    "changeId": "sample-http-1", "type": "user", "op": "upsert", "tenantId": TENANT, "sourceVersion": 1,
+    "occurredAt": "2026-11-24T12:00:00.000Z",
+    "record": {"userId": "sample-http-user", "email": "sample.http@northwind.example", "firstName": "Sample",
+               "lastName": "Http", "createdAt": "2026-11-24T12:00:00.000Z"},
+}], separators=(",", ":"))
+WRITE_ROUTES = [("ingest", "changes", "POST", "/tenants/{tenantId}/changes", "", CHANGE)]
 
 
 def http_api_event(stem, method, route, query, body, token):
@@ -70,10 +78,11 @@ def main():
         sys.exit(__doc__)
     token = sys.argv[1] if len(sys.argv) == 2 else "${SERVICE_TOKEN}"
     root = pathlib.Path(__file__).resolve().parent.parent / "events"
-    for function, stem, method, route, query, body in ROUTES:
+    routes = [(r, token) for r in ROUTES] + [(r, "${WRITE_TOKEN}") for r in WRITE_ROUTES]
+    for (function, stem, method, route, query, body), bearer in routes:
         target = root / function / f"{stem}.http-api.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(http_api_event(stem, method, route, query, body, token), indent=2) + "\n")
+        target.write_text(json.dumps(http_api_event(stem, method, route, query, body, bearer), indent=2) + "\n")
     for rest in sorted(root.glob("*/*.rest-api.json")):
         text = re.sub(r"Bearer [\w.${}-]+", f"Bearer {token}", rest.read_text())
         rest.write_text(text)

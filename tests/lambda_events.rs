@@ -52,11 +52,15 @@ async fn api_gateway_events_get_the_same_answers_as_http() {
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let (bench, data) = Bench::seeded().await;
     let northwind = &data.tenants[0].tenant;
-    let token = bench.service(Some(&northwind.tenant_id), json!({}));
+    let reader = bench.service(Some(&northwind.tenant_id), json!({}));
+    let writer =
+        bench.service(Some(&northwind.tenant_id), json!({ "service": "wrapper", "permissions": ["platform:write"] }));
     let files = event_files();
     assert!(files.len() >= 8, "{files:?}");
     for file in files {
-        let text = with_token(&std::fs::read_to_string(&file).unwrap(), &token);
+        let original = std::fs::read_to_string(&file).unwrap();
+        let token = if original.contains("${WRITE_TOKEN}") { &writer } else { &reader };
+        let text = with_token(&original, token);
         assert!(
             !text.contains("/tenants/")
                 || text.contains(&format!("/tenants/{}", northwind.tenant_id))
@@ -81,7 +85,7 @@ async fn api_gateway_events_get_the_same_answers_as_http() {
                         reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
                         format!("{url}{path_and_query}"),
                     )
-                    .bearer_auth(&token);
+                    .bearer_auth(token);
                 match event_body {
                     Some(body) => request.header("content-type", "application/json").body(body),
                     None => request,

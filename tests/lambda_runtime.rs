@@ -241,6 +241,7 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
 
     worker_events_run_a_sync(&watch, &store).await;
     ingest_batch_applies_and_names_the_failed_message(&watch, &store).await;
+    ingest_applies_a_change_posted_over_http(&watch);
 
     // HTTP through the function-URL emulation, with real tokens.
     let client = reqwest::Client::new();
@@ -283,6 +284,28 @@ async fn functions_answer_every_sample_event_and_http_on_the_lambda_runtime() {
     let sync =
         Reply::fetch(client.post(format!("{catch_all}/api/sync/tenants/{NORTHWIND}/sync")).bearer_auth(&service)).await;
     assert_eq!((sync.status, sync.body["results"]["success"].as_bool()), (200, Some(true)), "{}", sync.text);
+}
+
+/// `events/ingest/changes.http-api.json`, with a Northwind write token: the ingest function
+/// serves the change route too, and the change is applied once.
+fn ingest_applies_a_change_posted_over_http(watch: &Watch) {
+    let file = workspace().join("events/ingest/changes.http-api.json");
+    let now = dev::now_seconds();
+    let claims = json!({ "type": "service_token", "service": "wrapper", "tenant_id": NORTHWIND,
+        "permissions": ["platform:write"], "iat": now, "exp": now + 600 });
+    let token = service_keys().sign("wrapper", &claims).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap().replace("${WRITE_TOKEN}", &token);
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let filled = EnvFile::write(&text);
+    let outcomes: Vec<String> = (0..2)
+        .map(|_| {
+            let answer = watch.invoke("ingest", &filled.0).unwrap_or_else(|e| panic!("changes.http-api.json: {e}"));
+            check_api_answer(&file, &event, &answer);
+            let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default()).unwrap();
+            body["results"][0]["outcome"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(outcomes, ["applied", "stale"], "applied once, then the same version is stale");
 }
 
 /// `events/ingest/sqs-batch.json`: the user it creates and renames is stored renamed, and the
