@@ -43,6 +43,7 @@ fn initial() -> TenantDataset {
         credit_balances: Vec::new(),
         credit_configs: Vec::new(),
         entitlements: Vec::new(),
+        source_versions: Default::default(),
     };
     for n in 1..6 {
         data.entities.push(entity(&format!("org-{n}"), &format!("Unit {n}"), Some("org-0"), 2));

@@ -203,6 +203,7 @@ fn fanout(tenant_id: &str) -> TenantDataset {
         credit_balances: vec![serde_json::from_value(json!({ "entityId": "e", "availableCredits": "7" })).unwrap()],
         credit_configs: Vec::new(),
         entitlements: Vec::new(),
+        source_versions: Default::default(),
     };
     for n in 0..FANOUT {
         data.memberships.push(membership(&format!("m{n:03}"), "u", "e", n == 0, Some(&format!("EMP-{n}"))));

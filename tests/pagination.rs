@@ -38,17 +38,7 @@ fn users() -> Vec<User> {
 async fn seeded() -> (Store, Vec<User>) {
     let store = fresh_store().await;
     let users = users();
-    let data = TenantDataset {
-        tenant: tenant(T, "org_walk"),
-        users: users.clone(),
-        entities: Vec::new(),
-        roles: Vec::new(),
-        role_assignments: Vec::new(),
-        memberships: Vec::new(),
-        credit_balances: Vec::new(),
-        credit_configs: Vec::new(),
-        entitlements: Vec::new(),
-    };
+    let data = TenantDataset { users: users.clone(), ..TenantDataset::empty(tenant(T, "org_walk")) };
     bulk::load_tenant(&store, &data, seed_clock(), &|_| {}).await.unwrap();
     (store, users)
 }

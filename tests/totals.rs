@@ -52,17 +52,7 @@ fn users(count: usize, primary: impl Fn(usize) -> Option<&'static str>) -> Vec<U
 }
 
 async fn load(bench: &Bench, users: Vec<User>) {
-    let data = TenantDataset {
-        tenant: tenant("bulk-tenant", "org-bulk"),
-        users,
-        entities: Vec::new(),
-        roles: Vec::new(),
-        role_assignments: Vec::new(),
-        memberships: Vec::new(),
-        credit_balances: Vec::new(),
-        credit_configs: Vec::new(),
-        entitlements: Vec::new(),
-    };
+    let data = TenantDataset { users, ..TenantDataset::empty(tenant("bulk-tenant", "org-bulk")) };
     bulk::load_tenant(&bench.store, &data, seed_clock(), &|_| {}).await.unwrap();
 }
 

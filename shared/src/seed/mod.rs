@@ -299,6 +299,7 @@ impl Gen {
             credit_balances,
             credit_configs,
             entitlements,
+            source_versions: Default::default(),
         }
     }
 

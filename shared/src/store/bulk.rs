@@ -22,8 +22,9 @@ use super::keys::{
     alias_pk, app_sk, credit_config_sk, tenant_pk, Collection, ACTIVE_TENANTS_PK, ALIAS_SK, CATALOG_PK, GLOBAL_PK,
     PROFILE_SK,
 };
+use super::loading;
 use super::reader::{self, CollectionCounts, Counters};
-use super::writer::{counters_item, Clock, WriteOutcome, Writer};
+use super::writer::{counters_item, Clock, SourceVersion, WriteOutcome, Writer};
 use super::{Store, StoreError};
 use crate::model::{
     CatalogApp, CreditBalance, CreditConfig, Entitlement, Entity, EntityDerived, KindeOrgAlias, Membership, Role,
@@ -55,6 +56,29 @@ pub struct TenantDataset {
     pub credit_configs: Vec<CreditConfig>,
     /// Its app entitlements.
     pub entitlements: Vec<Entitlement>,
+    /// The platform's source version of records that came with one (`import --bulk` of
+    /// change lines), by the record's sort key (`USER#<id>`, `PROFILE`, ...): stored with the
+    /// item, so a later, older change is `stale`, as if the writer had written it. Empty for
+    /// generated data.
+    pub source_versions: HashMap<String, u64>,
+}
+
+impl TenantDataset {
+    /// A tenant that owns nothing yet, for data sets built up record by record.
+    pub fn empty(tenant: Tenant) -> Self {
+        Self {
+            tenant,
+            users: Vec::new(),
+            entities: Vec::new(),
+            roles: Vec::new(),
+            role_assignments: Vec::new(),
+            memberships: Vec::new(),
+            credit_balances: Vec::new(),
+            credit_configs: Vec::new(),
+            entitlements: Vec::new(),
+            source_versions: HashMap::new(),
+        }
+    }
 }
 
 /// Platform-wide data: the app catalog and the global credit configurations.
@@ -93,36 +117,38 @@ pub fn tenant_items(data: &TenantDataset, at: Timestamp) -> Result<Vec<RawItem>,
         counters.0.insert(collection, counts);
     };
 
-    let (built, counts) = build(t, at, &data.users, |u| {
+    let sv = &data.source_versions;
+    let (built, counts) = build(t, at, sv, &data.users, |u| {
         derive::user(u, memberships_by_user.get(u.user_id.as_str()).into_iter().flatten().copied())
     })?;
     add(built, Collection::Users, counts);
-    let (built, counts) = build(t, at, &data.entities, |e| EntityDerived {
+    let (built, counts) = build(t, at, sv, &data.entities, |e| EntityDerived {
         child_ids: children.get(&e.entity_id).cloned().unwrap_or_default(),
     })?;
     add(built, Collection::Entities, counts);
-    let (built, counts) = build(t, at, &data.roles, derive::role)?;
+    let (built, counts) = build(t, at, sv, &data.roles, derive::role)?;
     add(built, Collection::Roles, counts);
-    let (built, counts) = build(t, at, &data.role_assignments, |a| {
+    let (built, counts) = build(t, at, sv, &data.role_assignments, |a| {
         derive::role_assignment(users.contains_key(a.user_id.as_str()), roles.contains(a.role_id.as_str()))
     })?;
     add(built, Collection::RoleAssignments, counts);
-    let (built, counts) = build(t, at, &data.memberships, |m| {
+    let (built, counts) = build(t, at, sv, &data.memberships, |m| {
         derive::membership(users.get(m.user_id.as_str()).copied(), entities.get(m.entity_id.as_str()).copied())
     })?;
     add(built, Collection::Memberships, counts);
-    let (built, counts) =
-        build(t, at, &data.credit_balances, |b| derive::credit_balance(entities.get(b.entity_id.as_str()).copied()))?;
+    let (built, counts) = build(t, at, sv, &data.credit_balances, |b| {
+        derive::credit_balance(entities.get(b.entity_id.as_str()).copied())
+    })?;
     add(built, Collection::CreditBalances, counts);
 
     items.extend(claim_items(&data.tenant, at)?);
     for config in &data.credit_configs {
-        items.push(
-            Stored::plain(tenant_pk(t), credit_config_sk(&config.operation_code), config.clone(), at, 1).to_item()?,
-        );
+        let item = Stored::plain(tenant_pk(t), credit_config_sk(&config.operation_code), config.clone(), at, 1);
+        items.push(with_version(item, sv).to_item()?);
     }
     for entitlement in &data.entitlements {
-        items.push(Stored::plain(tenant_pk(t), app_sk(&entitlement.app_code), entitlement.clone(), at, 1).to_item()?);
+        let item = Stored::plain(tenant_pk(t), app_sk(&entitlement.app_code), entitlement.clone(), at, 1);
+        items.push(with_version(item, sv).to_item()?);
     }
     items.push(counters_item(t, &counters, 1));
     Ok(items)
@@ -143,17 +169,24 @@ fn claim_items(tenant: &Tenant, at: Timestamp) -> Result<Vec<RawItem>, StoreErro
     ])
 }
 
+/// `item` with the source version `versions` holds for its sort key.
+fn with_version<R, D>(mut item: Stored<R, D>, versions: &HashMap<String, u64>) -> Stored<R, D> {
+    item.sv = versions.get(&item.sk).copied();
+    item
+}
+
 /// Builds the items of one collection and counts them as the writer's counters would.
 fn build<R: CollectionRecord>(
     tenant_id: &str,
     at: Timestamp,
+    versions: &HashMap<String, u64>,
     records: &[R],
     derived: impl Fn(&R) -> R::Derived,
 ) -> Result<(Vec<RawItem>, CollectionCounts), StoreError> {
     let mut counts = CollectionCounts::default();
     let mut items = Vec::with_capacity(records.len());
     for record in records {
-        let stored = live_item(tenant_id, record.clone(), derived(record), at, 1);
+        let stored = with_version(live_item(tenant_id, record.clone(), derived(record), at, 1), versions);
         let counted = counted(Some(&stored));
         counts.listed += i64::from(counted.listed);
         counts.active += i64::from(counted.active);
@@ -180,18 +213,42 @@ pub fn platform_items(data: &PlatformDataset, at: Timestamp) -> Result<Vec<RawIt
 
 /// Loads a tenant that does not exist yet. Errors with [`StoreError::Rejected`] if it
 /// does: bulk loading computes counters and child lists from the data set alone.
+///
+/// The tenant's bulk-load marker (`store::loading`) is put before the tenant is claimed and
+/// removed after the last batch, so no ingested change for it commits in between (it waits
+/// and is retried) and is then overwritten by an unconditional batch write. A load that
+/// fails part-way removes the marker too and leaves the tenant partly written: complete it
+/// with a plain `import` of the same file, then a sync (its validation repairs the counters).
 pub async fn load_tenant(
     store: &Store,
     data: &TenantDataset,
     at: Timestamp,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<LoadReport, StoreError> {
-    if reader::tenant(store, &data.tenant.tenant_id).await?.is_some() {
-        return Err(StoreError::Rejected(format!("tenant {} already exists", data.tenant.tenant_id)));
+    let tenant_id = data.tenant.tenant_id.as_str();
+    if reader::tenant(store, tenant_id).await?.is_some() {
+        return Err(StoreError::Rejected(format!("tenant {tenant_id} already exists")));
     }
-    // Claim the tenant id and org code first, with the writer's checks; the claim's two
-    // items are then left out of the batches.
-    let outcome = Writer::new(store.clone(), Clock::Fixed(at)).put_tenant(&data.tenant).await?;
+    loading::begin(store, tenant_id).await?;
+    let loaded = claim_and_write(store, data, at, progress).await;
+    let finished = loading::finish(store, tenant_id).await;
+    let report = loaded?;
+    finished.map(|()| report)
+}
+
+/// Claims the tenant id and org code with the writer's checks (the claim's two items are
+/// then left out of the batches), and writes the rest in batches.
+async fn claim_and_write(
+    store: &Store,
+    data: &TenantDataset,
+    at: Timestamp,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<LoadReport, StoreError> {
+    let mut writer = Writer::new(store.clone(), Clock::Fixed(at));
+    if let Some(version) = data.source_versions.get(PROFILE_SK) {
+        writer = writer.versioned(SourceVersion { version: *version, identity: Default::default() });
+    }
+    let outcome = writer.put_tenant(&data.tenant).await?;
     if outcome != WriteOutcome::Created {
         return Err(StoreError::Rejected(format!("tenant {} already exists", data.tenant.tenant_id)));
     }

@@ -41,6 +41,19 @@ pub enum CreditActivity {
     },
 }
 
+/// The rule for a versioned balance write: it carries no per-app totals (they come only from
+/// postings, see [`Writer::put_credit_balance`]). Public so the bulk importer refuses exactly
+/// what the writer refuses.
+pub fn versioned_balance_carries_no_totals(balance: &CreditBalance) -> Result<(), StoreError> {
+    if balance.app_totals.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Rejected(
+            "appTotals: a versioned creditBalance carries none; send creditActivity postings".into(),
+        ))
+    }
+}
+
 impl Writer {
     /// Creates or updates an entity's credit balance (including its per-app totals).
     ///
@@ -54,10 +67,8 @@ impl Writer {
         balance: &CreditBalance,
     ) -> Result<WriteOutcome, StoreError> {
         reject_problems(balance.problems())?;
-        if self.source.is_some() && !balance.app_totals.is_empty() {
-            return Err(StoreError::Rejected(
-                "appTotals: a versioned creditBalance carries none; send creditActivity postings".into(),
-            ));
+        if self.source.is_some() {
+            versioned_balance_carries_no_totals(balance)?;
         }
         self.retrying(|| async {
             let refs = self.refs_version(tenant_id).await?;

@@ -33,7 +33,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use commit::COMMIT_BOUND;
-pub use credits::{apply_credit_activity, CreditActivity};
+pub use credits::{apply_credit_activity, versioned_balance_carries_no_totals, CreditActivity};
 #[cfg(feature = "fault-injection")]
 pub use faults::Faults;
 pub use platform::counters_item;

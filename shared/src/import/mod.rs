@@ -10,6 +10,8 @@
 //! then writes through the [`Writer`], which skips records that are already stored exactly
 //! as given, so importing the same file again changes nothing.
 
+pub mod bulk;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use crate::ingest::record::Record as ImportRecord;
@@ -173,6 +175,14 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// Adds the counts and refusals of `other`.
+    pub fn merge(&mut self, other: ImportReport) {
+        for (key, count) in other.outcomes {
+            *self.outcomes.entry(key).or_default() += count;
+        }
+        self.rejected.extend(other.rejected);
+    }
+
     /// Number of records with this outcome, over all types.
     pub fn count(&self, outcome: WriteOutcome) -> usize {
         let name = format!("{outcome:?}");
