@@ -1,5 +1,5 @@
-//! `wrapper-sync`: operator CLI for the App Sync table. Manages the table, seeds demo data
-//! and imports records; all logic lives in the `shared` crate.
+//! `wrapper-sync`: operator CLI for the App Sync table. Manages the table, seeds demo data,
+//! imports records and sends changes; all logic lives in the `shared` crate.
 
 mod commands;
 
@@ -30,6 +30,11 @@ enum Command {
     Seed(commands::seed::SeedArgs),
     /// Import records from an NDJSON file (see docs/import-format.md).
     Import(commands::import::ImportArgs),
+    /// Send changes to a running App Sync over HTTP (see docs/ingest-format.md).
+    Changes {
+        #[command(subcommand)]
+        action: commands::changes::ChangesAction,
+    },
     /// Mint a token for local development.
     Token {
         #[command(subcommand)]
@@ -53,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Table { action } => commands::table::run(&store()?, action).await,
         Command::Seed(args) => commands::seed::run(&store()?, args).await,
         Command::Import(args) => commands::import::run(&store()?, args).await,
+        Command::Changes { action } => commands::changes::run(action).await,
         Command::Token { kind } => commands::token::mint(kind),
         Command::DevIssuer(args) => commands::token::serve_issuer(args).await,
         Command::Serve(args) => commands::serve::run(&cli.table, cli.endpoint.as_deref(), args).await,

@@ -1,5 +1,6 @@
 //! The CLI's subcommands.
 
+pub mod changes;
 pub mod import;
 pub mod seed;
 pub mod serve;
