@@ -3,7 +3,8 @@
 #   DynamoDB Local on 127.0.0.1:${DYNAMODB_PORT:-8000} (data kept in .local/dynamodb),
 #   the table and the deterministic demo tenants (seed ${SEED:-42}),
 #   the API server on 127.0.0.1:${PORT:-3000} (every route, also its own local Kinde issuer),
-# then prints curl lines with freshly minted tokens. Ctrl-C stops the API server;
+# then prints curl lines with freshly minted tokens (reads, and a change pushed as the platform
+# pushes it, with the incremental pull that shows it). Ctrl-C stops the API server;
 # `scripts/dynamodb-local.sh stop` stops DynamoDB Local.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +39,31 @@ read -r tenant org < <(python3 -c 'import json; t=json.load(open(".local/seeded-
 service_token=$($cli token service --service crm --tenant "$tenant")
 kinde_token=$($cli token kinde --org "$org" --issuer "http://127.0.0.1:$PORT")
 platform_token=$($cli token service --service wrapper --all-tenants)
+write_token=$($cli token service --write --tenant "$tenant")
 base="http://127.0.0.1:$PORT/api/sync"
+
+# A ready change: the tenant's first user, renamed, as the platform would send it (the whole
+# record, a sourceVersion in microseconds), and the instant the incremental pull starts from.
+since=$(python3 - "$base/tenants/$tenant/users?limit=1" "$service_token" "$tenant" .local/rename-change.json <<'PY'
+import datetime, json, sys, time, urllib.request
+url, token, tenant, out = sys.argv[1:]
+request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+user = json.load(urllib.request.urlopen(request))["data"][0]
+record = {
+    "userId": user["userId"], "kindeUserId": user.get("kindeId"), "email": user["personalInfo"]["email"],
+    "firstName": user["personalInfo"]["firstName"], "lastName": user["personalInfo"]["lastName"] + "-Renamed",
+    "department": user["organization"].get("department"), "title": user["organization"].get("designation") or None,
+    "primaryOrganizationId": user["organization"].get("orgCode"), "isActive": user["status"]["isActive"],
+    "lastActiveAt": user["status"].get("lastActivityAt"), "createdAt": user["createdAt"],
+}
+micros = time.time_ns() // 1000
+change = {"changeId": f"dev-rename-{micros}", "type": "user", "tenantId": tenant, "sourceVersion": micros,
+          "occurredAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+          "record": {k: v for k, v in record.items() if v is not None}}
+json.dump([change], open(out, "w"))
+print(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+PY
+)
 cat <<INFO
 
 The App Sync API is running on $base (alias /api/wrapper), over DynamoDB Local at $DYNAMODB_ENDPOINT.
@@ -52,6 +77,13 @@ Paste any of these (tokens are valid for an hour; mint more with $cli token --he
   curl -s "$base/tenants/$tenant/sync/status" -H "Authorization: Bearer $service_token"
   curl -s "$base/credit-configs/global?appCode=hr" -H "Authorization: Bearer $platform_token"
   curl -s "$base/data-requirements"
+
+Push a change as the platform does (a user rename), then the incremental pull that shows it:
+
+  curl -s -X POST "$base/tenants/$tenant/changes" -H "Authorization: Bearer $write_token" -H 'Content-Type: application/json' -d @.local/rename-change.json
+  curl -s "$base/tenants/$tenant/users?updatedSince=$since" -H "Authorization: Bearer $service_token"
+
+(or send a whole file: $cli changes send FILE --api $base --token "\$(${cli} token service --write --tenant $tenant)")
 
 Next page: repeat a list request with &cursor=<pagination.nextCursor>. Ctrl-C stops the API server.
 INFO
