@@ -5,6 +5,7 @@
 
 mod cold;
 mod counting;
+mod ingest;
 mod initial;
 mod scale;
 mod setup;
@@ -15,7 +16,9 @@ use clap::{Parser, Subcommand};
 use shared::seed::ScaleSpec;
 
 #[derive(Parser)]
-#[command(about = "Benchmarks: warm overhead, cold start, initial load, sync at scale, seed and import throughput")]
+#[command(
+    about = "Benchmarks: warm overhead, cold start, initial load, ingestion, sync at scale, seed and import throughput"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -33,6 +36,9 @@ enum Command {
     Scale(ScaleArgs),
     /// The initial load (`updatedSince` = the epoch) against a full walk of `users`.
     InitialLoad(InitialArgs),
+    /// Ingestion: handler throughput against the same requests sent directly, receipt to
+    /// incremental pull, bulk onboarding against raw BatchWriteItem.
+    Ingest(IngestArgs),
     /// (internal) The sync process of `scale`.
     #[command(hide = true)]
     SyncChild {
@@ -58,6 +64,19 @@ struct InitialArgs {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Users of the tenant walked.
+    #[arg(long, default_value_t = 50_000)]
+    users: usize,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct IngestArgs {
+    /// Changes per throughput run.
+    #[arg(long, default_value_t = 2_000)]
+    changes: usize,
+    /// Alternations of handler and direct runs.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Users of the tenant onboarded in bulk.
     #[arg(long, default_value_t = 50_000)]
     users: usize,
 }
@@ -104,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
             warm::run(&fixture, or(rounds, 200)).await?;
             cold::run(&fixture, or(rounds, 20).min(50)).await?;
             initial::run(50_000, 3).await?;
+            ingest::run(2_000, 3, 50_000).await?;
             scale::run(scale::FULL_SCALE, 3).await
         }
         Command::Warm(Rounds { rounds }) => {
@@ -116,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Scale(args) => scale::run(args.spec(), args.rounds).await,
         Command::InitialLoad(args) => initial::run(args.users, args.rounds).await,
+        Command::Ingest(args) => ingest::run(args.changes, args.rounds, args.users).await,
         Command::SyncChild { .. } => Ok(()),
     }
 }

@@ -97,7 +97,7 @@ fn per_second(items: usize, took: Duration) -> f64 {
 
 /// `BatchWriteItem` straight from the SDK: 25 items per request, 8 requests in flight,
 /// unprocessed items sent again.
-async fn raw_batch_write(store: &Store, items: Vec<RawItem>) -> anyhow::Result<Duration> {
+pub(crate) async fn raw_batch_write(store: &Store, items: Vec<RawItem>) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let batches: Vec<Vec<RawItem>> = items.chunks(25).map(<[RawItem]>::to_vec).collect();
     stream::iter(batches.into_iter().map(Ok))
