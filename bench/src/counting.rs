@@ -39,11 +39,16 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         _config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
-        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        let operation = operation(context.request().headers().get("x-amz-target")).to_owned();
         *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(operation).or_default() += 1;
         Ok(())
     }
+}
+
+/// The operation an `x-amz-target` header names (`DynamoDB_20120810.Query` is `Query`).
+pub fn operation(target: Option<&str>) -> &str {
+    let target = target.unwrap_or("unknown");
+    target.rsplit('.').next().unwrap_or(target)
 }
 
 /// A store whose client counts its requests with `counter`.

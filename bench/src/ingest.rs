@@ -27,6 +27,7 @@ use shared::store::bulk::TenantDataset;
 use shared::store::writer::{Clock, Writer};
 use shared::store::{bulk, table, Store};
 
+use crate::counting;
 use crate::setup::{self, fresh_table, Fixture};
 use crate::stats::{ms, ratio, Samples};
 
@@ -224,7 +225,7 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
          tenant, in SQS batches of {BATCH} through `queue::handle_batch`, one message at a time as one function instance \
          applies them; the baseline sends the same {requests} DynamoDB requests ({}) in the same order over plain HTTP. \
          Medians of {rounds} alternations.\n",
-        describe(&operations)
+        counting::describe(&operations)
     );
     println!("| path | median s | changes/s | ratio (throughput to the baseline) | target |");
     println!("|---|---|---|---|---|");
@@ -239,18 +240,13 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn operation_counts(requests: &[Recorded]) -> BTreeMap<String, usize> {
+fn operation_counts(requests: &[Recorded]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for request in requests {
-        let target = request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v);
-        let operation = target.map_or("unknown", |t| t.rsplit('.').next().unwrap_or(t));
-        *counts.entry(operation.to_owned()).or_default() += 1;
+        let target = request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-target"));
+        *counts.entry(counting::operation(target.map(|(_, v)| v.as_str())).to_owned()).or_default() += 1;
     }
     counts
-}
-
-fn describe(counts: &BTreeMap<String, usize>) -> String {
-    counts.iter().map(|(operation, n)| format!("{operation} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn seconds(values: impl Iterator<Item = Duration>) -> String {
