@@ -198,19 +198,26 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
     let (mut handled, mut direct) = (Samples::default(), Samples::default());
     let mut operations = BTreeMap::new();
     let mut requests = 0;
+    let mut cpu_per_change = (Duration::ZERO, Duration::ZERO);
     // One warm-up round each way (connections, caches), then the measured alternations.
     for round in 0..=rounds {
         reset(&store, &data, &tenant).await?;
         recorder.take();
         let writer = Writer::new(store.clone(), Clock::System);
+        let cpu = process_cpu();
         let took = through_handler(&writer, &bodies).await?;
+        let handler_cpu = process_cpu() - cpu;
         let recorded = recorder.take();
         reset(&store, &data, &tenant).await?;
         recorder.take();
+        let cpu = process_cpu();
         let replayed = replay(&endpoint, &recorded).await?;
+        let replay_cpu = process_cpu() - cpu;
         if round > 0 {
             handled.push(took);
             direct.push(replayed);
+            cpu_per_change.0 += handler_cpu / (count * rounds) as u32;
+            cpu_per_change.1 += replay_cpu / (count * rounds) as u32;
         }
         requests = recorded.len();
         operations = operation_counts(&recorded);
@@ -236,8 +243,27 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
         at_least(r, 0.8)
     );
     println!("| the same requests, direct | {:.2} | {:.0} | 1.00 | |", d.as_secs_f64(), per_second(d));
-    println!("\nRuns (s): handler {}, direct {}.", seconds(handled.values()), seconds(direct.values()));
+    println!(
+        "\nRuns (s): handler {}, direct {}. CPU time of this process per change (user and system, \
+         /proc/self/stat): handler {} ms, direct {} ms.",
+        seconds(handled.values()),
+        seconds(direct.values()),
+        ms(cpu_per_change.0),
+        ms(cpu_per_change.1)
+    );
     Ok(())
+}
+
+/// CPU time (user and system) this process has used so far, from `/proc/self/stat` (Linux,
+/// in clock ticks of 10 ms); zero where it cannot be read.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn operation_counts(requests: &[Recorded]) -> BTreeMap<String, u64> {
