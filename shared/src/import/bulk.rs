@@ -17,7 +17,7 @@ use crate::ingest::Action;
 use crate::store::bulk::TenantDataset;
 use crate::store::item::CollectionRecord;
 use crate::store::keys::{app_sk, credit_config_sk, PROFILE_SK};
-use crate::store::writer::{versioned_balance_carries_no_totals, WriteOutcome};
+use crate::store::writer::{admit, versioned_balance_carries_no_totals, Admission, WriteOutcome};
 use crate::store::{reader, Store, StoreError};
 
 /// What `import --bulk` does with a file.
@@ -72,14 +72,15 @@ pub async fn plan(store: &Store, lines: Vec<ImportLine>) -> Result<BulkPlan, Sto
             true => {
                 let identity = line.record().map(ImportRecord::identity).unwrap_or_default();
                 let kind = line.change.kind().to_owned();
-                match newest.get(&identity) {
-                    Some(kept) if version_of(kept) > version_of(&line) => {
-                        *plan.superseded.entry(kind).or_default() += 1;
-                    }
-                    Some(_) => {
+                // The writer's own version rule, against the line kept so far.
+                match newest.get(&identity).map(|kept| admit(kept.change.source_version, line.change.source_version)) {
+                    Some(Ok(Admission::Stale)) => *plan.superseded.entry(kind).or_default() += 1,
+                    Some(Ok(Admission::Apply)) => {
                         *plan.superseded.entry(kind).or_default() += 1;
                         newest.insert(identity, line);
                     }
+                    // A plain line after a versioned one: the writer refuses it after the load.
+                    Some(Err(_)) => plan.after.push(line),
                     None => {
                         newest.insert(identity, line);
                     }
@@ -106,11 +107,6 @@ fn loadable(line: &ImportLine, new_tenants: &HashSet<String>) -> bool {
         }
     }
     record.tenant_id().is_some_and(|tenant| new_tenants.contains(tenant))
-}
-
-/// A line's version for choosing among upserts of one record (unversioned lines lose).
-fn version_of(line: &ImportLine) -> Option<u64> {
-    line.change.source_version
 }
 
 /// The data sets of the new tenants, from the kept upserts (in file order).
