@@ -5,7 +5,7 @@
 #   - starts an in-memory DynamoDB Local and moto (Secrets Manager) on free loopback ports
 #     (stopped on exit),
 #   - cargo fmt --check, cargo clippy -D warnings, a check that no code calls Scan,
-#   - template checks: cfn-lint, sam validate --lint, sam build --beta-features without LTO (a bootstrap
+#   - template checks: cfn-lint, sam validate --lint, asl-validator over both state machines, sam build --beta-features without LTO (a bootstrap
 #     per function),
 #   - cargo test for the whole workspace (unit and integration tests, the Lambda end-to-end
 #     tests under cargo lambda watch among them),
@@ -49,9 +49,16 @@ if grep -rnE --include='*.rs' '\.scan\(\)|ScanInput|scan_paginator' shared cli t
     exit 1
 fi
 
-step "template: cfn-lint, sam validate --lint, sam build --beta-features"
+step "template: cfn-lint, sam validate --lint, asl-validator, sam build --beta-features"
 cfn-lint template.yaml
 sam validate --lint --region us-east-1
+# Both state machines against the ASL specification (missing Next targets, bad paths,
+# unknown fields); the tool accepts the template's ${...} substitutions as they are.
+asl_tools="${XDG_CACHE_HOME:-$HOME/.cache}/wrapper-app-sync/asl-validator"
+[ -x "$asl_tools/node_modules/.bin/asl-validator" ] \
+    || npm install --silent --no-audit --no-fund --prefix "$asl_tools" asl-validator@4.0.0 >/dev/null
+"$asl_tools/node_modules/.bin/asl-validator" --json-path statemachine/tenant-sync.asl.json \
+    --json-path statemachine/scheduled-sync.asl.json
 # Release builds of the six functions with cargo-lambda, in the source tree (one shared
 # target/); every function must come out with a bootstrap. Without the release profile's
 # link-time optimisation (CARGO_PROFILE_RELEASE_LTO=off): thin LTO re-optimises the whole

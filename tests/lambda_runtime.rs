@@ -354,8 +354,14 @@ async fn worker_events_run_a_sync(watch: &Watch, store: &Store) {
     let finalized = invoke("finalize.json");
     assert_eq!(finalized, json!({ "syncId": FINALIZE_RUN, "status": "succeeded" }));
 
-    let started = invoke("start-scheduled-run.json");
-    assert_eq!((started["tenantId"].as_str(), started["started"].as_bool()), (Some(INITECH), Some(true)), "{started}");
+    let stopped = invoke("execution-failed.json");
+    assert_eq!(stopped["alreadyFinished"], json!(true), "the failed run stays as it is: {stopped}");
+
+    let begun = invoke("begin-schedule.json");
+    assert_eq!(begun, json!({ "scheduleId": "sample-schedule", "proceed": true }));
+    let ended = invoke("end-schedule.json");
+    assert_eq!(ended, json!({ "scheduleId": "sample-schedule", "released": true }));
+    record::start(store, INITECH, "events", RunOptions::default(), None).await.expect("a live run holds Initech");
     let scheduled = invoke("scheduled-event.json");
     assert!(scheduled["started"].as_u64().is_some_and(|n| n >= 1), "{scheduled}");
     assert!(scheduled["skipped"].as_u64().is_some_and(|n| n >= 1), "Initech's run holds it: {scheduled}");

@@ -174,13 +174,17 @@ fn read_only_functions_may_only_read_the_table() {
             ]
             .map(String::from)
             .into(),
+            // Runs and counters, the schedule lease (deleted when a schedule ends), the
+            // completion event, and the executions of scheduled runs and schedule segments.
             "sync-worker" => [
                 "dynamodb:GetItem",
                 "dynamodb:Query",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
                 "dynamodb:ConditionCheckItem",
                 "events:PutEvents",
+                "states:StartExecution",
             ]
             .map(String::from)
             .into(),
@@ -316,4 +320,33 @@ fn the_ingest_pipeline_is_encrypted_redriven_watched_and_fed_by_the_platform_rul
         "PlatformChangesRule.Arn",
         "only the rule may send"
     );
+}
+
+#[test]
+fn stopped_tenant_syncs_reach_the_worker_and_the_schedule_starts_the_scheduler_as_it_expects() {
+    let template = template();
+    let resources = &template["Resources"];
+    let rule = &resources["TenantSyncStoppedRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.states"));
+    assert_eq!(pattern["detail-type"][0].as_str(), Some(shared::sync::stopped::STATUS_CHANGE));
+    let statuses: Vec<String> = pattern["detail"]["status"].as_sequence().unwrap().iter().map(text).collect();
+    assert_eq!(statuses, shared::sync::stopped::STOPPED_STATUSES.map(String::from));
+    assert_eq!(text(&pattern["detail"]["stateMachineArn"][0]), "TenantSyncStateMachine");
+    assert_eq!(text(&rule["Targets"][0]["Arn"]), "SyncWorkerFunction.Arn");
+    let permission = &resources["TenantSyncStoppedRulePermission"]["Properties"];
+    assert_eq!(text(&permission["SourceArn"]), "TenantSyncStoppedRule.Arn");
+    assert_eq!(text(&permission["FunctionName"]), "SyncWorkerFunction");
+
+    let scheduler = &resources["ScheduledSyncStateMachine"]["Properties"];
+    let input: serde_json::Value =
+        serde_json::from_str(&text(&scheduler["Events"]["Periodic"]["Properties"]["Input"])).unwrap();
+    assert_eq!(input, serde_json::json!({ "scheduleId": null, "next": null, "count": 0 }));
+    // The worker starts executions by the machines' names (a !Ref would be a cycle).
+    for (machine, suffix) in
+        [("TenantSyncStateMachine", "tenant-sync"), ("ScheduledSyncStateMachine", "scheduled-sync")]
+    {
+        assert_eq!(text(&resources[machine]["Properties"]["Name"]), format!("${{AWS::StackName}}-{suffix}"));
+        assert!(template_text().contains(&format!("stateMachine:${{AWS::StackName}}-{suffix}'")), "{machine}");
+    }
 }

@@ -50,6 +50,20 @@ impl From<serde_dynamo::Error> for StoreError {
     }
 }
 
+/// A conditional write's outcome: `true` when it was applied, `false` when its condition
+/// did not hold (`ConditionalCheckFailedException`), the [`StoreError`] of any other failure.
+/// For leases and markers, where a failed condition is an answer, not an error.
+pub fn applied<T, E>(result: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(error) => Err(sdk(error)),
+    }
+}
+
 /// Converts any SDK operation error into a [`StoreError`] by the SDK's own variants (no
 /// answer in time, no connection, an unreadable answer: transient) and DynamoDB's error
 /// codes (throttling and server errors: transient). The description keeps the code, the

@@ -4,7 +4,8 @@
 //! The phases (`phases`, `validation` with `counters`) are pure functions of (tenant, run); `run` executes
 //! them in process, `record` keeps run records and the per-tenant lease, `worker` answers
 //! the Step Functions tasks, `events` publishes the completion event, `launch` starts
-//! Step Functions executions.
+//! Step Functions executions, `schedule` pages scheduled syncs, `stopped` frees the leases
+//! of executions that stopped without their failure step.
 
 pub mod checksum;
 pub mod counters;
@@ -13,5 +14,7 @@ pub mod launch;
 pub mod phases;
 pub mod record;
 pub mod run;
+pub mod schedule;
+pub mod stopped;
 pub mod validation;
 pub mod worker;

@@ -34,7 +34,7 @@ pub enum RunStatus {
     Succeeded,
     /// Finished with `results.success` false, or stopped by an unexpected error.
     Failed,
-    /// Replaced under `forceSync` after its lease expired.
+    /// Replaced after its lease expired, by a request with `forceSync` or by a scheduled sync.
     Superseded,
 }
 
@@ -238,8 +238,33 @@ pub async fn start_as(
     options: RunOptions,
     idempotency_key: Option<&str>,
 ) -> Result<RunRecord, StartError> {
+    start_with(store, tenant_id, sync_id, principal, options, idempotency_key, options.force_sync).await
+}
+
+/// [`start`] for the scheduler: a run whose lease expired is replaced without `forceSync`
+/// (its holder crashed, timed out or was stopped), so no tenant stays blocked for good.
+/// The run is keyed by `schedule_key` like an `Idempotency-Key`, so a retried start can tell
+/// its own run from another's.
+pub async fn start_reclaiming(store: &Store, tenant_id: &str, schedule_key: &str) -> Result<RunRecord, StartError> {
+    let sync_id = super::run::new_sync_id();
+    start_with(store, tenant_id, &sync_id, SCHEDULER, RunOptions::default(), Some(schedule_key), true).await
+}
+
+/// The principal of scheduled runs.
+pub const SCHEDULER: &str = "scheduler";
+
+async fn start_with(
+    store: &Store,
+    tenant_id: &str,
+    sync_id: &str,
+    principal: &str,
+    options: RunOptions,
+    idempotency_key: Option<&str>,
+    reclaim_expired: bool,
+) -> Result<RunRecord, StartError> {
+    let request = StartRequest { sync_id, principal, options, idempotency_key, reclaim_expired };
     for _ in 0..8 {
-        match try_start(store, tenant_id, sync_id, principal, options, idempotency_key).await {
+        match try_start(store, tenant_id, &request).await {
             Err(StartError::Store(StoreError::Conflict)) => continue,
             other => return other,
         }
@@ -247,14 +272,18 @@ pub async fn start_as(
     Err(StartError::Store(StoreError::Conflict))
 }
 
-async fn try_start(
-    store: &Store,
-    tenant_id: &str,
-    sync_id: &str,
-    principal: &str,
+/// What [`try_start`] records.
+struct StartRequest<'a> {
+    sync_id: &'a str,
+    principal: &'a str,
     options: RunOptions,
-    idempotency_key: Option<&str>,
-) -> Result<RunRecord, StartError> {
+    idempotency_key: Option<&'a str>,
+    /// Replace a running run whose lease has expired.
+    reclaim_expired: bool,
+}
+
+async fn try_start(store: &Store, tenant_id: &str, request: &StartRequest<'_>) -> Result<RunRecord, StartError> {
+    let StartRequest { sync_id, principal, options, idempotency_key, reclaim_expired } = *request;
     let now = Timestamp::now();
     let state: Option<SyncState> = get(store, tenant_id, STATE_SK).await?;
     let mut next = state.clone().unwrap_or_default();
@@ -262,7 +291,7 @@ async fn try_start(
     if let Some(current) = state.as_ref().and_then(|s| s.current.clone()) {
         if let Some(running) = run(store, tenant_id, &current).await?.filter(|r| r.status == RunStatus::Running) {
             let expired = running.lease_expires_at.is_none_or(|at| at <= now);
-            if !expired || !options.force_sync {
+            if !expired || !reclaim_expired {
                 return Err(StartError::InProgress { run: Box::new(running), expired });
             }
             items.push(supersede(store, tenant_id, &running.sync_id, now)?);
@@ -383,11 +412,7 @@ pub async fn renew(store: &Store, tenant_id: &str, sync_id: &str) -> Result<bool
         .expression_attribute_values(":until", AttributeValue::S(Timestamp::now().plus_millis(LEASE_MS).to_string()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-        Err(error) => Err(sdk(error)),
-    }
+    crate::store::error::applied(result)
 }
 
 /// Records a run's end and releases the lease, atomically. Returns `None` when the run was

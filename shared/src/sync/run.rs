@@ -115,6 +115,22 @@ pub async fn complete(
     Ok(finished)
 }
 
+/// Records `results` for `run`, releases its lease and announces it; returns the run's
+/// status name, `superseded` when the run was replaced meanwhile (nothing is written then).
+pub async fn finish(
+    store: &crate::store::Store,
+    events: &super::events::EventPublisher,
+    run: &super::record::RunRecord,
+    results: SyncResults,
+) -> Result<&'static str, crate::store::StoreError> {
+    let tenant = crate::store::reader::tenant(store, &run.tenant_id).await?.and_then(|t| t.rec);
+    let kinde_org_id = tenant.map(|t| t.kinde_org_id).unwrap_or_default();
+    Ok(match complete(store, events, run, results, &kinde_org_id).await? {
+        Some(finished) => finished.status.as_str(),
+        None => "superseded",
+    })
+}
+
 /// A new run id.
 pub fn new_sync_id() -> String {
     ulid::Ulid::generate().to_string()
