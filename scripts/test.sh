@@ -8,7 +8,8 @@
 #   - template checks: cfn-lint, sam validate --lint, asl-validator over both state machines, sam build --beta-features without LTO (a bootstrap
 #     per function),
 #   - cargo test for the whole workspace (unit and integration tests, the Lambda end-to-end
-#     tests under cargo lambda watch among them),
+#     tests under cargo lambda watch and the state machines on moto's Step Functions
+#     (tests/emulated.rs) among them),
 #   - scripts/contract.sh: docs/openapi.yaml validated, schemathesis against the local server.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

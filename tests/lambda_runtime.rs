@@ -4,13 +4,11 @@
 //! requests with real tokens go through cargo lambda's function-URL emulation. Needs
 //! `cargo-lambda` on the PATH (`scripts/test.sh` installs it).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use integration_tests::contract;
-use integration_tests::http::{bench_key, pause, service_keys, Reply, TestIssuer};
+use integration_tests::http::{bench_key, service_keys, Reply, TestIssuer};
+use integration_tests::watch::{cargo, function_env, workspace, EnvFile, Watch};
 use serde_json::{json, Value};
 use shared::auth::dev;
 use shared::store::Store;
@@ -25,118 +23,8 @@ const EVENT_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DM";
 const FINALIZE_RUN: &str = "01JPB6Q3Z8N4V7K2XWQ5R9T0DN";
 const FUNCTIONS: [&str; 6] = ["tenants-api", "roles-api", "credits-api", "sync-api", "sync-worker", "ingest"];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
-}
-
-/// `cargo` with the variables `cargo test` sets for a test process removed. Build scripts
-/// (ring's, aws-lc-sys's) rerun when `CARGO_MANIFEST_DIR` and its kind change, and a rerun
-/// rebuilds the whole SDK twice: once here and again in the next outer build.
-fn cargo() -> Command {
-    let mut command = Command::new("cargo");
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let set_by_cargo_test = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-            || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
-        if set_by_cargo_test {
-            command.env_remove(name.as_ref());
-        }
-    }
-    command.current_dir(workspace());
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `cargo lambda watch` in its own process group, stopped with the test.
-struct Watch {
-    child: Child,
-    port: u16,
-    /// Where watch's own output goes, shown when it stops early.
-    log: PathBuf,
-}
-
-impl Watch {
-    fn start(env_file: &Path) -> Self {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("lambda-e2e-watch-{}.log", uuid::Uuid::new_v4()));
-        let output = std::fs::File::create(&log).expect("watch log");
-        let child = std::os::unix::process::CommandExt::process_group(
-            cargo()
-                .args(["lambda", "watch", "--ignore-changes", "--quiet", "--invoke-address", "127.0.0.1"])
-                .args(["--invoke-port", &port.to_string(), "--timeout", "120", "--env-file"])
-                .arg(env_file)
-                .stdout(Stdio::null())
-                .stderr(output),
-            0,
-        )
-        .spawn()
-        .expect("cargo lambda is installed (scripts/test.sh installs it)");
-        Self { child, port, log }
-    }
-
-    /// Waits until watch listens; fails at once, with watch's output, when it exits (an env
-    /// file it cannot parse, say).
-    async fn ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let output = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("cargo lambda watch exited ({status}): {output}");
-            }
-            assert!(Instant::now() < deadline, "cargo lambda watch did not start listening");
-            pause(100).await;
-        }
-    }
-
-    /// `cargo lambda invoke <function> --data-file <file>`: the function's JSON answer, or the
-    /// error text when the invocation failed.
-    fn invoke(&self, function: &str, file: &Path) -> Result<Value, String> {
-        let output = cargo()
-            .args(["lambda", "invoke", function, "--output-format", "json", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &self.port.to_string(), "--data-file"])
-            .arg(file)
-            .output()
-            .expect("cargo lambda invoke runs");
-        if output.status.success() {
-            serde_json::from_slice(&output.stdout).map_err(|e| format!("{}: not JSON: {e}", file.display()))
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
-    fn url(&self, function: &str) -> String {
-        format!("http://127.0.0.1:{}/lambda-url/{function}", self.port)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
 fn env_file(store: &Store, issuer: &str) -> EnvFile {
-    let services = service_keys().config(&dev::DEV_SERVICES).unwrap();
-    let lines = [
-        format!("TABLE_NAME={}", store.table()),
-        format!("DYNAMODB_ENDPOINT={}", integration_tests::endpoint()),
-        format!("KINDE_ISSUER_URL={issuer}"),
-        format!("KINDE_AUDIENCE={}", dev::DEV_KINDE_AUDIENCE),
-        // Quoted: cargo lambda's env-file parser refuses unquoted JSON.
-        format!("SERVICE_KEYS='{services}'"),
-        format!("CURSOR_SIGNING_KEY={}", dev::DEV_CURSOR_KEY),
-        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true".to_owned(),
-        "RUST_LOG=warn".to_owned(),
-    ];
-    EnvFile::write(&lines.join("\n"))
+    EnvFile::write(&function_env(store, issuer).join("\n"))
 }
 
 /// A crm service token for Northwind, signed with the test's development service keys.
@@ -145,24 +33,6 @@ fn northwind_token() -> String {
     let claims =
         json!({ "type": "service_token", "service": "crm", "tenant_id": NORTHWIND, "iat": now, "exp": now + 600 });
     service_keys().sign("crm", &claims).unwrap()
-}
-
-/// A temporary file (the env file cargo lambda reads, or an event with its token filled
-/// in), removed when dropped.
-struct EnvFile(PathBuf);
-
-impl EnvFile {
-    fn write(content: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("lambda-e2e-{}.env", uuid::Uuid::new_v4()));
-        std::fs::File::create(&path).and_then(|mut f| f.write_all(content.as_bytes())).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for EnvFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn event_files(function: &str) -> Vec<PathBuf> {

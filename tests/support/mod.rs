@@ -13,9 +13,11 @@ use shared::store::{table, Store};
 use shared::time::Timestamp;
 
 pub mod contract;
+pub mod emulator;
 pub mod http;
 pub mod mirror;
 pub mod proxy;
+pub mod watch;
 
 /// The DynamoDB Local endpoint the test command started.
 pub fn endpoint() -> String {
