@@ -3,14 +3,16 @@
 //! `sync-worker` binary under `cargo lambda watch`, and the real `sync-api` binary starts runs
 //! with `STATE_MACHINE_ARN`, all against DynamoDB Local. Completed runs reach an SQS queue
 //! through an EventBridge rule on moto, and each event's `detail` is checked against
-//! `docs/schemas/tenant-sync-completed.schema.json`. One test, run once: retry waits and
-//! the scheduler's waits run in real time.
+//! `docs/schemas/tenant-sync-completed.schema.json`. The functions reach DynamoDB Local
+//! through a proxy that can fail requests, for the machine's retry of `StoreUnavailable`.
+//! One test, run once: retry waits and the scheduler's waits run in real time.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use integration_tests::emulator::Emulator;
 use integration_tests::http::{bench_key, pause, service_keys, Reply, TestIssuer};
+use integration_tests::proxy::{Distortion, Proxy};
 use integration_tests::watch::{cargo, free_port, function_env, workspace, EnvFile, Watch};
 use serde_json::{json, Value};
 use shared::auth::dev;
@@ -174,7 +176,19 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
 
     let tenant_sync = register(&states, "tenant-sync", definition("tenant-sync.asl.json", "")).await;
     let scheduler = register(&states, "scheduled-sync", definition("scheduled-sync.asl.json", &tenant_sync)).await;
-    let mut env = function_env(&store, &issuer.url);
+    // The functions reach DynamoDB Local through a proxy that can fail requests on demand.
+    let dynamodb = Proxy::start(Distortion::default()).await;
+    let mut env: Vec<String> =
+        function_env(&store, &issuer.url)
+            .into_iter()
+            .map(|line| {
+                if line.starts_with("DYNAMODB_ENDPOINT=") {
+                    format!("DYNAMODB_ENDPOINT={}", dynamodb.url)
+                } else {
+                    line
+                }
+            })
+            .collect();
     env.extend([
         format!("STATE_MACHINE_ARN={tenant_sync}"),
         format!("STEP_FUNCTIONS_ENDPOINT={}", emulator.url),
@@ -234,6 +248,29 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
     assert_eq!(record::run(&store, INITECH, &run.sync_id).await.unwrap().unwrap().status, RunStatus::Failed);
     assert!(record::status(&store, INITECH).await.unwrap().current_run.is_none(), "the lease is free");
     completed.push(run.sync_id.clone());
+
+    // A transient store failure: the worker's three attempts at its first request fail, the
+    // task reports StoreUnavailable, and the machine's Retry runs it again after 2 s.
+    let retried = record::start(&store, INITECH, "e2e", RunOptions::default(), None).await.unwrap();
+    let input = json!({ "tenantId": INITECH, "syncId": retried.sync_id, "options": { "skipReferenceData": true } });
+    dynamodb.fail_next(3);
+    states
+        .start_execution()
+        .state_machine_arn(&tenant_sync)
+        .name(&retried.sync_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, history) =
+        finished(&states, &execution_arn(&tenant_sync, &retried.sync_id), Duration::from_secs(60)).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{:?}", failures(&history));
+    let errors = failures(&history);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "StoreUnavailable");
+    assert!(errors[0].1.contains("InternalServerError"), "the message says why: {errors:?}");
+    assert_eq!(entered(&history).first().map(String::as_str), Some("Essential"));
+    completed.push(retried.sync_id.clone());
 
     // A scheduled sync over pages of two: one child execution per active tenant.
     let before = states.list_executions().state_machine_arn(&tenant_sync).send().await.unwrap().executions().len();

@@ -1,7 +1,8 @@
 //! An HTTP proxy on loopback in front of DynamoDB Local that can misstate the time and slow
 //! transactions down: the real store answers, only the `Date` header and the timing change.
 //! It lets the tests show what the writer and the API do on a host whose clock is off, and
-//! when a commit takes longer than the writer's bound.
+//! when a commit takes longer than the writer's bound; it can also answer the next requests
+//! with DynamoDB's `InternalServerError` (a transient failure) instead of forwarding them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ pub struct Distortion {
     pub slow_transactions: usize,
     /// How long to hold them.
     pub delay: Duration,
+    /// How many of the next requests to answer with HTTP 500 `InternalServerError` (set at
+    /// any time through [`Proxy::fail_next`]).
+    pub failures: Arc<AtomicUsize>,
 }
 
 /// A running proxy.
@@ -31,12 +35,14 @@ pub struct Proxy {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     slowed: Arc<AtomicUsize>,
+    failures: Arc<AtomicUsize>,
 }
 
 impl Proxy {
     /// Starts a proxy to the DynamoDB Local of the test run.
     pub async fn start(distortion: Distortion) -> Self {
         let slowed = Arc::new(AtomicUsize::new(0));
+        let failures = distortion.failures.clone();
         let upstream = crate::endpoint();
         let client = reqwest::Client::new();
         let state = (upstream, client, distortion, slowed.clone());
@@ -45,7 +51,7 @@ impl Proxy {
             async move { forward(&upstream, &client, &distortion, &slowed, method, uri, headers, body).await }
         });
         let url = crate::http::serve_loopback(app).await;
-        Self { url, slowed }
+        Self { url, slowed, failures }
     }
 
     /// A store over `table` whose client goes through the proxy.
@@ -58,6 +64,11 @@ impl Proxy {
         })
         .expect("proxy config is valid");
         Store::new(&config)
+    }
+
+    /// Answers the next `count` requests with a transient DynamoDB error.
+    pub fn fail_next(&self, count: usize) {
+        self.failures.store(count, Ordering::SeqCst);
     }
 
     /// How many transactions went through so far (held back or not).
@@ -77,6 +88,13 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let failing = distortion.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if failing {
+        let body =
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test"}"#;
+        return (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "application/x-amz-json-1.0")], body)
+            .into_response();
+    }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut request = client.request(method, format!("{upstream}{path}")).body(body);
