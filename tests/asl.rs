@@ -563,6 +563,25 @@ async fn a_retried_page_recognises_its_own_runs() {
     let _ = data;
 }
 
+/// A page does not wait for a run that lost its execution without a status event: once the
+/// run's lease has expired it no longer holds the page (the next schedule replaces it).
+#[tokio::test]
+async fn a_page_stops_waiting_for_a_run_whose_lease_expired() {
+    let (driver, bench, _data) = driver(&[]).await;
+    driver.worker.handle_payload(json!({ "action": "beginSchedule", "executionName": "tick" })).await.unwrap();
+    let page = json!({ "action": "startScheduledPage", "scheduleId": "tick", "after": null, "limit": 2,
+        "tenantSyncArn": driver.tenant_sync_arn, "count": 0 });
+    let page = driver.worker.handle_payload(page).await.unwrap();
+    let check = json!({ "action": "checkScheduledPage", "scheduleId": "tick", "page": page });
+    let waiting = driver.worker.handle_payload(check.clone()).await.unwrap();
+    assert_eq!((waiting["pending"].as_bool(), waiting["runs"].as_array().map(Vec::len)), (Some(true), Some(2)));
+    let lost = &page["runs"][0];
+    expire_lease(&bench.store, lost["tenantId"].as_str().unwrap(), lost["syncId"].as_str().unwrap()).await;
+    let checked = driver.worker.handle_payload(check).await.unwrap();
+    assert_eq!(checked["runs"], json!([page["runs"][1]]), "only the live run still holds the page");
+    assert_eq!(checked["waitSeconds"], json!(schedule::FIRST_WAIT_SECONDS * 2));
+}
+
 #[tokio::test]
 async fn a_run_whose_execution_cannot_start_is_failed_and_frees_its_lease() {
     let (driver, bench, data) = driver(&[]).await;

@@ -243,9 +243,13 @@ fn is_own(run: &RunRecord, schedule_id: &str) -> bool {
     run.principal == SCHEDULER && run.idempotency_key.as_deref() == Some(schedule_id)
 }
 
-/// The page with only its runs still running; renews the schedule lease.
+/// The page with only its runs still running; renews the schedule lease. A run whose lease
+/// expired counts as no longer running: a live run renews its lease every minute, so an
+/// expired one has lost its execution (and its status event), and waiting for it would hold
+/// the schedule for good; the next schedule replaces it.
 pub async fn check_page(store: &Store, schedule_id: &str, mut page: PageState) -> Result<PageState, ScheduleError> {
     renew_lease(store, schedule_id).await?;
+    let now = Timestamp::now();
     let records: Vec<_> = stream::iter(
         page.runs.clone().into_iter().map(|r| async move { record::run(store, &r.tenant_id, &r.sync_id).await }),
     )
@@ -254,7 +258,8 @@ pub async fn check_page(store: &Store, schedule_id: &str, mut page: PageState) -
     .await;
     let mut running = Vec::new();
     for (run, record) in page.runs.into_iter().zip(records) {
-        if record?.is_some_and(|r| r.status == RunStatus::Running) {
+        let live = |r: &RunRecord| r.status == RunStatus::Running && r.lease_expires_at.is_some_and(|at| at > now);
+        if record?.is_some_and(|r| live(&r)) {
             running.push(run);
         }
     }
