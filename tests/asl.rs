@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
+use integration_tests::emulator;
 use integration_tests::http::Bench;
 use serde_json::{json, Map, Value};
 use shared::store::writer::{Clock, Writer};
@@ -39,29 +40,10 @@ fn moto() -> String {
         .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto"))
 }
 
-fn sfn_client() -> aws_sdk_sfn::Client {
-    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sfn::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(moto())
-        .build();
-    aws_sdk_sfn::Client::from_conf(config)
-}
-
 /// A state machine registered on moto under a unique name; returns its ARN.
 async fn register(sfn: &aws_sdk_sfn::Client, kind: &str) -> String {
     let name = format!("{kind}-{}", uuid::Uuid::new_v4().simple());
-    let output = sfn
-        .create_state_machine()
-        .name(name)
-        .definition(machine_text(&format!("{kind}.asl.json")))
-        .role_arn("arn:aws:iam::123456789012:role/test")
-        .send()
-        .await
-        .expect("moto registers the machine");
-    output.state_machine_arn().to_owned()
+    emulator::register(sfn, &name, machine_text(&format!("{kind}.asl.json"))).await
 }
 
 /// The executions moto holds for `arn`: (name, input), oldest first.
@@ -308,7 +290,7 @@ impl Driver {
 async fn driver(fail_actions: &[&'static str]) -> (Driver, Bench, shared::seed::SeedData) {
     let (bench, data) = Bench::seeded().await;
     let writer = Writer::new(bench.store.clone(), Clock::System);
-    let sfn = sfn_client();
+    let sfn = emulator::step_functions(&moto());
     let tenant_sync_arn = register(&sfn, "tenant-sync").await;
     let scheduler_arn = register(&sfn, "scheduled-sync").await;
     let aws = shared::config::StoreConfig::from_lookup(|name| match name {

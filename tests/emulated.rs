@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
-use integration_tests::emulator::Emulator;
+use integration_tests::emulator::{register, step_functions, Emulator};
 use integration_tests::http::{bench_key, pause, service_keys, Reply, TestIssuer};
 use integration_tests::proxy::{Distortion, Proxy};
 use integration_tests::watch::{cargo, free_port, function_env, workspace, EnvFile, Watch};
@@ -22,17 +22,6 @@ const NORTHWIND: &str = "2c7d7dac-1dd6-4354-86a4-971df10ddb6a";
 const INITECH: &str = "b0603ca7-e204-4f85-8704-740f4fcfa2bc";
 const WORKER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sync-worker";
 const BUS: &str = "app-sync-e2e";
-
-fn sfn(url: &str) -> aws_sdk_sfn::Client {
-    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sfn::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(url)
-        .build();
-    aws_sdk_sfn::Client::from_conf(config)
-}
 
 fn eventbridge(url: &str) -> aws_sdk_eventbridge::Client {
     use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
@@ -73,16 +62,55 @@ fn definition(name: &str, tenant_sync_arn: &str) -> String {
         .replace("${ScheduledSyncConcurrency}", "2")
 }
 
-async fn register(client: &aws_sdk_sfn::Client, name: &str, definition: String) -> String {
-    let created = client
-        .create_state_machine()
+/// A queue that receives what the rule `name` on `bus` (the default bus when `None`) matches
+/// with `pattern`; returns the queue's URL.
+async fn rule_to_queue(
+    events: &aws_sdk_eventbridge::Client,
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    bus: Option<&str>,
+    pattern: &Value,
+) -> String {
+    let queue = sqs(http, url, "CreateQueue", json!({ "QueueName": name })).await;
+    let queue_url = queue["QueueUrl"].as_str().expect("queue URL").to_owned();
+    let attributes =
+        sqs(http, url, "GetQueueAttributes", json!({ "QueueUrl": queue_url, "AttributeNames": ["QueueArn"] })).await;
+    let rule = events.put_rule().name(name).set_event_bus_name(bus.map(str::to_owned));
+    rule.event_pattern(pattern.to_string()).send().await.expect("rule");
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(attributes["Attributes"]["QueueArn"].as_str().expect("queue ARN"))
+        .build()
+        .expect("a target");
+    events
+        .put_targets()
+        .rule(name)
+        .set_event_bus_name(bus.map(str::to_owned))
+        .targets(target)
+        .send()
+        .await
+        .expect("target");
+    queue_url
+}
+
+/// Starts an execution of `state_machine_arn` named `name` and waits for it to close.
+async fn execute(
+    client: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
+    name: &str,
+    input: &Value,
+    within: Duration,
+) -> (ExecutionStatus, Vec<HistoryEvent>) {
+    client
+        .start_execution()
+        .state_machine_arn(state_machine_arn)
         .name(name)
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/e2e")
+        .input(input.to_string())
         .send()
         .await
         .unwrap_or_else(|e| panic!("{name}: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)));
-    created.state_machine_arn().to_owned()
+    finished(client, &execution_arn(state_machine_arn, name), within).await
 }
 
 fn execution_arn(state_machine_arn: &str, name: &str) -> String {
@@ -151,28 +179,13 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
     let issuer = TestIssuer::start(&[&bench_key()]).await;
     let watch_port = free_port();
     let emulator = Emulator::start(watch_port).await;
-    let (states, events, http) = (sfn(&emulator.url), eventbridge(&emulator.url), reqwest::Client::new());
+    let (states, events, http) = (step_functions(&emulator.url), eventbridge(&emulator.url), reqwest::Client::new());
 
     // Events out: the bus, and a rule sending TenantSyncCompleted to a queue.
     events.create_event_bus().name(BUS).send().await.expect("bus");
-    let queue = sqs(&http, &emulator.url, "CreateQueue", json!({ "QueueName": "sync-completed" })).await;
-    let queue_url = queue["QueueUrl"].as_str().expect("queue URL").to_owned();
-    let attributes = sqs(
-        &http,
-        &emulator.url,
-        "GetQueueAttributes",
-        json!({ "QueueUrl": queue_url, "AttributeNames": ["QueueArn"] }),
-    )
-    .await;
     let pattern =
         json!({ "source": [shared::sync::events::SOURCE], "detail-type": [shared::sync::events::DETAIL_TYPE] });
-    events.put_rule().name("completed").event_bus_name(BUS).event_pattern(pattern.to_string()).send().await.unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("queue")
-        .arn(attributes["Attributes"]["QueueArn"].as_str().expect("queue ARN"))
-        .build()
-        .unwrap();
-    events.put_targets().rule("completed").event_bus_name(BUS).targets(target).send().await.unwrap();
+    let queue_url = rule_to_queue(&events, &http, &emulator.url, "sync-completed", Some(BUS), &pattern).await;
 
     let tenant_sync = register(&states, "tenant-sync", definition("tenant-sync.asl.json", "")).await;
     let scheduler = register(&states, "scheduled-sync", definition("scheduled-sync.asl.json", &tenant_sync)).await;
@@ -226,16 +239,7 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
     // FinalizeFailed, which records the run as failed and frees the lease.
     let run = record::start(&store, INITECH, "e2e", RunOptions::default(), None).await.unwrap();
     let bad = json!({ "tenantId": INITECH, "syncId": run.sync_id, "options": { "skipReferenceData": "yes" } });
-    states
-        .start_execution()
-        .state_machine_arn(&tenant_sync)
-        .name(&run.sync_id)
-        .input(bad.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, history) =
-        finished(&states, &execution_arn(&tenant_sync, &run.sync_id), Duration::from_secs(60)).await;
+    let (status, history) = execute(&states, &tenant_sync, &run.sync_id, &bad, Duration::from_secs(60)).await;
     assert_eq!(status, ExecutionStatus::Failed);
     let path = entered(&history);
     assert_eq!(path[path.len() - 2..], ["FinalizeFailed", "Failed"], "{path:?}");
@@ -254,16 +258,7 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
     let retried = record::start(&store, INITECH, "e2e", RunOptions::default(), None).await.unwrap();
     let input = json!({ "tenantId": INITECH, "syncId": retried.sync_id, "options": { "skipReferenceData": true } });
     dynamodb.fail_next(3);
-    states
-        .start_execution()
-        .state_machine_arn(&tenant_sync)
-        .name(&retried.sync_id)
-        .input(input.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, history) =
-        finished(&states, &execution_arn(&tenant_sync, &retried.sync_id), Duration::from_secs(60)).await;
+    let (status, history) = execute(&states, &tenant_sync, &retried.sync_id, &input, Duration::from_secs(60)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{:?}", failures(&history));
     let errors = failures(&history);
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -275,15 +270,7 @@ async fn the_state_machines_run_the_real_worker_on_emulated_aws() {
     // A scheduled sync over pages of two: one child execution per active tenant.
     let before = states.list_executions().state_machine_arn(&tenant_sync).send().await.unwrap().executions().len();
     let initial = json!({ "scheduleId": null, "next": null, "count": 0 });
-    states
-        .start_execution()
-        .state_machine_arn(&scheduler)
-        .name("tick-e2e")
-        .input(initial.to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, history) = finished(&states, &execution_arn(&scheduler, "tick-e2e"), Duration::from_secs(180)).await;
+    let (status, history) = execute(&states, &scheduler, "tick-e2e", &initial, Duration::from_secs(180)).await;
     assert_eq!(status, ExecutionStatus::Succeeded, "{:?}", failures(&history));
     let active: Vec<&str> =
         data.tenants.iter().filter(|t| t.tenant.active()).map(|t| t.tenant.tenant_id.as_str()).collect();
@@ -355,17 +342,7 @@ async fn stopped_executions_reach_the_worker_through_the_template_rule(
     let mut pattern: Value =
         serde_json::to_value(&template["Resources"]["TenantSyncStoppedRule"]["Properties"]["EventPattern"]).unwrap();
     pattern["detail"]["stateMachineArn"] = json!([tenant_sync]);
-    let queue = sqs(&http, url, "CreateQueue", json!({ "QueueName": "sync-stopped" })).await;
-    let queue_url = queue["QueueUrl"].as_str().unwrap().to_owned();
-    let attributes =
-        sqs(&http, url, "GetQueueAttributes", json!({ "QueueUrl": queue_url, "AttributeNames": ["QueueArn"] })).await;
-    events.put_rule().name("stopped").event_pattern(pattern.to_string()).send().await.unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("queue")
-        .arn(attributes["Attributes"]["QueueArn"].as_str().unwrap())
-        .build()
-        .unwrap();
-    events.put_targets().rule("stopped").targets(target).send().await.unwrap();
+    let queue_url = rule_to_queue(&events, &http, url, "sync-stopped", None, &pattern).await;
 
     let run = record::start(store, NORTHWIND, "e2e", RunOptions::default(), None).await.unwrap();
     let input = json!({ "tenantId": NORTHWIND, "syncId": run.sync_id, "options": { "skipReferenceData": false } });

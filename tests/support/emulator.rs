@@ -123,6 +123,31 @@ async fn forward(
     (status, out, bytes).into_response()
 }
 
+/// A Step Functions client for the emulator at `url` (test credentials, us-east-1).
+pub fn step_functions(url: &str) -> aws_sdk_sfn::Client {
+    use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_sfn::Client::from_conf(config)
+}
+
+/// Registers `definition` as the state machine `name`; returns its ARN.
+pub async fn register(client: &aws_sdk_sfn::Client, name: &str, definition: String) -> String {
+    let created = client
+        .create_state_machine()
+        .name(name)
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/test")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {}", aws_sdk_sfn::error::DisplayErrorContext(&e)));
+    created.state_machine_arn().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::invoked_function;

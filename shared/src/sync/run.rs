@@ -131,6 +131,16 @@ pub async fn finish(
     })
 }
 
+/// [`finish`] for a run stopped before it could finish its phases (a failed step, an execution
+/// that could not start or stopped): recorded as failed, its lease released, announced.
+pub async fn finish_stopped(
+    store: &crate::store::Store,
+    events: &super::events::EventPublisher,
+    run: &super::record::RunRecord,
+) -> Result<&'static str, crate::store::StoreError> {
+    finish(store, events, run, SyncResults::stopped(&run.tenant_id, &run.sync_id, run.started_at)).await
+}
+
 /// A new run id.
 pub fn new_sync_id() -> String {
     ulid::Ulid::generate().to_string()

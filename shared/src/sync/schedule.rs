@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::events::EventPublisher;
 use super::launch::StepFunctions;
 use super::record::{self, Replay, RunRecord, RunStatus, StartError, SCHEDULER};
-use super::run::{self, SyncResults};
+use super::run;
 use crate::store::error::applied;
 use crate::store::item::attr;
 use crate::store::{reader, Store, StoreError};
@@ -232,8 +232,7 @@ async fn start_tenant(
         Ok(()) => Ok(TenantStart::Started(PageRun { tenant_id: run.tenant_id, sync_id: run.sync_id })),
         Err(error) => {
             tracing::warn!(%error, tenant_id, sync_id = run.sync_id, "a scheduled run could not start; recorded as failed");
-            let results = SyncResults::stopped(tenant_id, &run.sync_id, run.started_at);
-            run::finish(store, events, &run, results).await?;
+            run::finish_stopped(store, events, &run).await?;
             Ok(TenantStart::FailedToStart)
         }
     }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::events::EventPublisher;
 use super::record::{self, RunStatus};
-use super::run::{self, SyncResults};
+use super::run;
 use crate::store::{Store, StoreError};
 
 /// The statuses after which an execution will not free its lease itself.
@@ -69,8 +69,7 @@ pub async fn release(store: &Store, events: &EventPublisher, payload: &Value) ->
         execution = stopped.status,
         "releasing a stopped run"
     );
-    let results = SyncResults::stopped(&run.tenant_id, &run.sync_id, run.started_at);
-    let status = run::finish(store, events, &run, results).await?;
+    let status = run::finish_stopped(store, events, &run).await?;
     Ok(json!({ "syncId": run.sync_id, "status": status, "execution": stopped.status }))
 }
 

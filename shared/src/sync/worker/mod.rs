@@ -98,8 +98,8 @@ impl Worker {
             }
             WorkerInput::FinalizeFailed { tenant_id, sync_id } => {
                 let run = self.run(&tenant_id, &sync_id).await?;
-                let results = SyncResults::stopped(&tenant_id, &sync_id, run.started_at);
-                self.finish(&run, results).await
+                let status = super::run::finish_stopped(self.writer.store(), &self.events, &run).await?;
+                Ok(finished(&run, status))
             }
             WorkerInput::ListActiveTenants { after, limit } => {
                 let (tenant_ids, next) =
@@ -138,7 +138,7 @@ impl Worker {
 
     async fn finish(&self, run: &record::RunRecord, results: SyncResults) -> Result<Value, WorkerError> {
         let status = super::run::finish(self.writer.store(), &self.events, run, results).await?;
-        Ok(json!({ "syncId": run.sync_id, "status": status }))
+        Ok(finished(run, status))
     }
 
     /// A scheduled sync run in process: every page of active tenants, each tenant's run
@@ -171,6 +171,11 @@ impl Worker {
             }
         }
     }
+}
+
+/// The answer of a finishing task: `{ syncId, status }`.
+fn finished(run: &record::RunRecord, status: &str) -> Value {
+    json!({ "syncId": run.sync_id, "status": status })
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
