@@ -7,9 +7,11 @@
 //! records every request it sends (headers and body) and every answer's status; the table is
 //! then recreated with the same name and the same data, and the recorded requests are sent
 //! again in the same order over plain HTTP. The handler runs its messages one at a time, so
-//! the replay meets the same table states and must get the same statuses (checked). What the
-//! ratio measures is everything the handler adds: parsing, planning, SDK serialization and
-//! signing, response decoding.
+//! the replay meets the same table states and must get the same statuses (checked), and must
+//! leave the table with as many items as the handler did (checked: a transaction replayed with
+//! its recorded idempotency token is answered from DynamoDB's cache without writing, so each
+//! replay sends fresh tokens). What the ratio measures is everything the handler adds:
+//! parsing, planning, SDK serialization and signing, response decoding.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -120,7 +122,10 @@ impl SdkInput {
                 .set_transact_items(i.transact_items)
                 .set_return_consumed_capacity(i.return_consumed_capacity)
                 .set_return_item_collection_metrics(i.return_item_collection_metrics)
-                .set_client_request_token(i.client_request_token)
+                // A fresh token, as the handler's own send gets: DynamoDB (Local too) answers a
+                // repeated token from its idempotency cache without writing, across a recreated
+                // table, which made an earlier baseline skip every write.
+                .set_client_request_token(None)
                 .send()
                 .await
                 .is_ok(),
@@ -266,8 +271,9 @@ async fn through_handler(writer: &Writer, bodies: &[String]) -> anyhow::Result<D
 async fn replay(endpoint: &str, requests: &[Recorded]) -> anyhow::Result<Duration> {
     let client = reqwest::Client::new();
     let started = Instant::now();
+    let replay = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros();
     for (n, request) in requests.iter().enumerate() {
-        let mut builder = client.post(endpoint).body(request.body.clone());
+        let mut builder = client.post(endpoint).body(fresh_token(&request.body, &format!("{replay:x}-{n}")));
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -277,6 +283,19 @@ async fn replay(endpoint: &str, requests: &[Recorded]) -> anyhow::Result<Duratio
         anyhow::ensure!(Some(status) == request.status, "request {n}: {status}, recorded {:?}", request.status);
     }
     Ok(started.elapsed())
+}
+
+/// `body` with its `ClientRequestToken` (a transaction's idempotency token) replaced by
+/// `token`: a replayed token would be answered from DynamoDB's idempotency cache without
+/// writing anything. DynamoDB Local does not check the signature the body no longer matches.
+fn fresh_token(body: &[u8], token: &str) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut operation)) if operation.contains_key("ClientRequestToken") => {
+            operation.insert("ClientRequestToken".into(), Value::String(token.to_owned()));
+            Value::Object(operation).to_string().into_bytes()
+        }
+        _ => body.to_vec(),
+    }
 }
 
 /// Sends the recorded operations again, in order, with the SDK (a client without the
@@ -307,6 +326,31 @@ async fn reset(store: &Store, data: &shared::seed::SeedData, tenant: &TenantData
     let at = shared::seed::seed_clock();
     bulk::load_platform(store, &data.platform, at).await?;
     bulk::load_tenant(store, tenant, at, &|_| {}).await?;
+    Ok(())
+}
+
+/// How many items the table holds (a consistent scan).
+async fn item_count(store: &Store) -> anyhow::Result<i64> {
+    let mut pages = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .consistent_read(true)
+        .into_paginator()
+        .send();
+    let mut count = 0;
+    while let Some(page) = pages.next().await {
+        count += i64::from(page?.count);
+    }
+    Ok(count)
+}
+
+/// Fails unless the table holds `expected` items after `path`: a replay whose writes did not
+/// happen (all its answers can still be 200) would otherwise look like a fast baseline.
+async fn same_items(store: &Store, expected: i64, path: &str) -> anyhow::Result<()> {
+    let count = item_count(store).await?;
+    anyhow::ensure!(count == expected, "{path} left {count} items, the handler {expected}");
     Ok(())
 }
 
@@ -348,20 +392,24 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
     let endpoint = config.endpoint.clone().unwrap_or_default();
     let (mut handler, mut sdk, mut http) = (Path::default(), Path::default(), Path::default());
     let mut recorded = Vec::new();
+    let mut recording_took = Duration::ZERO;
     // One warm-up round each way (connections, caches), then the measured alternations.
     for round in 0..=rounds {
         // The recording run gives the operations the replays send; the measured handler runs
         // on a client without the recorder, whose copying would be charged to the handler.
         reset(&loader, &data, &tenant).await?;
-        through_handler(&Writer::new(store.clone(), Clock::System), &bodies).await?;
+        recording_took = through_handler(&Writer::new(store.clone(), Clock::System), &bodies).await?;
         recorded = recorder.take();
         reset(&loader, &data, &tenant).await?;
         let measured = Store::new(&config);
         handler.time(round > 0, through_handler(&Writer::new(measured, Clock::System), &bodies)).await?;
+        let expected = item_count(&loader).await?;
         reset(&loader, &data, &tenant).await?;
         sdk.time(round > 0, replay_sdk(&plain, &recorded)).await?;
+        same_items(&loader, expected, "the SDK replay").await?;
         reset(&loader, &data, &tenant).await?;
         http.time(round > 0, replay(&endpoint, &recorded)).await?;
+        same_items(&loader, expected, "the HTTP replay").await?;
     }
     let _ = table::delete(&store).await;
     let h = handler.wall.median();
@@ -406,9 +454,10 @@ async fn throughput(count: usize, rounds: usize) -> anyhow::Result<()> {
     let in_sdk: Duration = recorded.iter().filter_map(|r| r.took).sum();
     println!(
         "In the last recording run, the handler's {} SDK operations took {:.2} s from taking their input to their \
-         answer's arrival (the SDK replay of the same operations: {:.2} s in all).",
+         answer's arrival, in a run of {:.2} s (the SDK replay of the same operations: {:.2} s in all).",
         recorded.len(),
         in_sdk.as_secs_f64(),
+        recording_took.as_secs_f64(),
         sdk.wall.values().last().unwrap_or_default().as_secs_f64()
     );
     Ok(())
