@@ -5,8 +5,9 @@
 use integration_tests::*;
 use serde_json::json;
 use shared::import;
+use shared::ingest::queue::{self, SqsBatch, SqsMessage};
 use shared::model::{Entity, Membership, MembershipStatus, Role, RoleAssignment, User};
-use shared::seed::{self, seed_clock, SeedOptions};
+use shared::seed::{self, seed_clock, ScaleSpec, SeedOptions};
 use shared::store::item::{entity_sk, membership_sk, role_assignment_sk, user_sk, CollectionRecord, Stored};
 use shared::store::keys::{tenant_pk, Collection};
 use shared::store::query::{self, Filter, ListMode, ListRequest};
@@ -350,4 +351,99 @@ async fn concurrent_creation_of_parents_and_dependents_loses_nothing() {
         let counts = reader::counters(&store, &tenant).await.unwrap().get(Collection::Memberships);
         assert_eq!((counts.listed, counts.active), (1, 1), "round {round}");
     }
+}
+
+/// A tenant of about 4,000 items, large enough that its bulk load takes a while.
+fn loadable_tenant() -> bulk::TenantDataset {
+    let scale = ScaleSpec { users: 1_000, entities: 50, role_assignments: 1_000, memberships: 1_000 };
+    let data = seed::generate(&SeedOptions { seed: 8, scale: Some(scale) });
+    data.tenants.into_iter().max_by_key(|t| t.users.len()).expect("the scale tenant")
+}
+
+/// An SQS batch renaming `users` to `last`, at source version `version`.
+fn renames(tenant_id: &str, users: &[User], version: u64, last: &str) -> SqsBatch {
+    let records = users
+        .iter()
+        .map(|user| {
+            let mut record = serde_json::to_value(user).unwrap();
+            record["lastName"] = json!(last);
+            let body = json!({ "changeId": format!("live-{}-{version}", user.user_id), "type": "user",
+                "tenantId": tenant_id, "sourceVersion": version, "record": record });
+            SqsMessage { message_id: user.user_id.clone(), body: body.to_string() }
+        })
+        .collect();
+    SqsBatch { records }
+}
+
+type Partition = std::collections::BTreeMap<String, shared::store::item::RawItem>;
+
+/// The stored last name of `user`.
+fn last_name(items: &Partition, user: &User) -> String {
+    items[&user_sk(&user.user_id)]["rec"].as_m().unwrap()["lastName"].as_s().unwrap().clone()
+}
+
+/// The stored last name and source version of `user`.
+fn name_and_version(items: &Partition, user: &User) -> (String, String) {
+    (last_name(items, user), items[&user_sk(&user.user_id)]["sv"].as_n().unwrap().clone())
+}
+
+#[tokio::test]
+async fn changes_arriving_during_a_bulk_load_wait_for_it_and_then_apply() {
+    let data = loadable_tenant();
+    let t = data.tenant.tenant_id.clone();
+    let store = fresh_store().await;
+    let writer = Writer::new(store.clone(), Clock::System);
+    let live = data.users[..3].to_vec();
+    let pk = tenant_pk(&t);
+    // The platform's changes start as soon as the load has put its marker, and are delivered
+    // again (as SQS would) until none fails.
+    let platform = async {
+        while !partition_by_sk(&store, &pk).await.contains_key(shared::store::loading::BULK_LOAD_SK) {
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        let mut pending = live.clone();
+        let mut deliveries = 0;
+        while !pending.is_empty() {
+            deliveries += 1;
+            let failed = queue::handle_batch(&writer, renames(&t, &pending, 100, "Live")).await.batch_item_failures;
+            pending.retain(|user| failed.iter().any(|f| f.item_identifier == user.user_id));
+        }
+        (started, deliveries)
+    };
+    let load = async {
+        let report = bulk::load_tenant(&store, &data, seed_clock(), &|_| {}).await;
+        (report, std::time::Instant::now())
+    };
+    let ((started, deliveries), (report, loaded_at)) = tokio::join!(platform, load);
+    report.expect("the load succeeds");
+    assert!(started < loaded_at, "the changes were sent while the load ran");
+    assert!(deliveries >= 1);
+
+    let items = partition_by_sk(&store, &pk).await;
+    assert!(!items.contains_key(shared::store::loading::BULK_LOAD_SK), "the marker is gone");
+    for user in &live {
+        assert_eq!(name_and_version(&items, user), ("Live".to_owned(), "100".to_owned()), "the live change won");
+    }
+    let users = items.keys().filter(|sk| sk.starts_with("USER#")).count();
+    assert_eq!(users, data.users.len(), "every loaded user is there");
+    let other = &data.users[3];
+    assert_eq!(Some(last_name(&items, other)), other.last_name, "the rest is as loaded");
+}
+
+#[tokio::test]
+async fn a_bulk_load_refuses_a_tenant_whose_changes_arrived_first() {
+    let data = loadable_tenant();
+    let t = data.tenant.tenant_id.clone();
+    let store = fresh_store().await;
+    let writer = Writer::new(store.clone(), Clock::System);
+    let early = queue::handle_batch(&writer, renames(&t, &data.users[..1], 100, "Early")).await;
+    assert!(early.batch_item_failures.is_empty(), "a change before its tenant is stored");
+
+    let refused = bulk::load_tenant(&store, &data, seed_clock(), &|_| {}).await.expect_err("refused");
+    assert!(refused.to_string().contains("already holds records"), "{refused}");
+    let items = partition_by_sk(&store, &tenant_pk(&t)).await;
+    assert!(!items.contains_key(shared::store::loading::BULK_LOAD_SK), "the marker is gone");
+    assert_eq!(items.keys().filter(|sk| sk.starts_with("USER#")).count(), 1, "nothing was loaded");
+    assert_eq!(name_and_version(&items, &data.users[0]), ("Early".to_owned(), "100".to_owned()));
 }

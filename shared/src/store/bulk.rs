@@ -216,7 +216,9 @@ pub fn platform_items(data: &PlatformDataset, at: Timestamp) -> Result<Vec<RawIt
 ///
 /// The tenant's bulk-load marker (`store::loading`) is put before the tenant is claimed and
 /// removed after the last batch, so no ingested change for it commits in between (it waits
-/// and is retried) and is then overwritten by an unconditional batch write. A load that
+/// and is retried) and is then overwritten by an unconditional batch write. Changes that
+/// committed before the marker (records of the tenant stored before its profile) make the
+/// load refuse the tenant instead of overwriting them. A load that
 /// fails part-way removes the marker too and leaves the tenant partly written: complete it
 /// with a plain `import` of the same file, then a sync (its validation repairs the counters).
 pub async fn load_tenant(
@@ -230,7 +232,14 @@ pub async fn load_tenant(
         return Err(StoreError::Rejected(format!("tenant {tenant_id} already exists")));
     }
     loading::begin(store, tenant_id).await?;
-    let loaded = claim_and_write(store, data, at, progress).await;
+    let loaded = match loading::written_before(store, tenant_id).await {
+        Ok(false) => claim_and_write(store, data, at, progress).await,
+        Ok(true) => Err(StoreError::Rejected(format!(
+            "tenant {tenant_id} already holds records (changes for it arrived before the load); import it without \
+             --bulk, through the writer"
+        ))),
+        Err(error) => Err(error),
+    };
     let finished = loading::finish(store, tenant_id).await;
     let report = loaded?;
     finished.map(|()| report)

@@ -39,6 +39,32 @@ pub async fn begin(store: &Store, tenant_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether the tenant's partition holds anything besides the marker. Called once the marker
+/// is in place: from then on no change commits, so a consistent read sees every change that
+/// committed before it (changes for a tenant App Sync does not hold yet are stored as
+/// dangling records). A bulk load must not overwrite those unconditionally with what may be
+/// older versions, so it refuses such a tenant.
+pub async fn written_before(store: &Store, tenant_id: &str) -> Result<bool, StoreError> {
+    let output = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", attr::PK)
+        .expression_attribute_names("#sk", attr::SK)
+        .expression_attribute_values(":pk", AttributeValue::S(tenant_pk(tenant_id)))
+        .projection_expression("#sk")
+        .consistent_read(true)
+        .limit(2)
+        .send()
+        .await
+        .map_err(sdk)?;
+    Ok(output
+        .items()
+        .iter()
+        .any(|item| item.get(attr::SK).and_then(|sk| sk.as_s().ok()).is_none_or(|sk| sk != BULK_LOAD_SK)))
+}
+
 /// Removes the marker: the tenant's changes apply again.
 pub async fn finish(store: &Store, tenant_id: &str) -> Result<(), StoreError> {
     store
