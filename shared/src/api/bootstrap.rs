@@ -13,7 +13,7 @@ use super::credits::bootstrap_configs;
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::QueryParams;
-use super::respond::json_response;
+use super::respond::json_text;
 use super::AppState;
 use crate::model::{is_app_code, AppStatus, CreditBalance, Entity, Membership, Role, RoleAssignment, User};
 use crate::store::item::{CollectionRecord, Stored};
@@ -25,6 +25,13 @@ use crate::time::Timestamp;
 pub const MAX_RECORDS: usize = 5_000;
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest answer body, counted as it travels inside the Lambda response (a JSON string, so
+/// every `"` and `\` of the body takes two bytes). Lambda refuses a response over 6 MB
+/// (6,291,456 bytes) with a bare 502; the half megabyte left covers the headers and the
+/// envelope. Collections are cut (with warnings) to stay under it.
+pub const MAX_RESPONSE_BYTES: usize = 5_800_000;
+/// Room kept for the warnings a cut adds.
+const WARNING_ROOM: usize = 8 * 200;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -267,8 +274,82 @@ pub async fn bootstrap(
     }
     let principal = input.requested_by.as_deref().unwrap_or(&caller.0.principal);
     tracing::info!(tenant = %names.tenant_id, app = %input.app_code, requested_by = %principal, "bootstrap");
-    let body = assemble(&state, &names.tenant_id, &input.app_code, snapshot_at, entitlement).await?;
-    Ok(json_response(StatusCode::OK, &body))
+    let mut body = assemble(&state, &names.tenant_id, &input.app_code, snapshot_at, entitlement).await?;
+    let text = fit(&mut body, MAX_RESPONSE_BYTES).map_err(|error| ApiError::internal(&error))?;
+    Ok(json_text(StatusCode::OK, text))
+}
+
+/// `body` serialized, its collections cut from the end (the last collection of the contract's
+/// table first, critical ones last) until it fits `cap` bytes as carried in a Lambda
+/// response; every collection cut gets a warning instead of a count-cap one.
+fn fit(body: &mut BootstrapBody, cap: usize) -> Result<Vec<u8>, serde_json::Error> {
+    let mut text = serde_json::to_vec(body)?;
+    while carried_len(&text) > cap {
+        let mut excess = carried_len(&text) + WARNING_ROOM - cap;
+        let data = &mut body.data;
+        let cuts = [
+            ("entityCredits", cut(&mut data.entity_credits, &mut excess)?),
+            ("creditConfigs", cut(&mut data.credit_configs, &mut excess)?),
+            ("roleAssignments", cut(&mut data.role_assignments, &mut excess)?),
+            ("employeeAssignments", cut(&mut data.employee_assignments, &mut excess)?),
+            ("roles", cut(&mut data.roles, &mut excess)?),
+            ("users", cut(&mut data.users, &mut excess)?),
+            ("organizations", cut(&mut data.organizations, &mut excess)?),
+        ];
+        let mut any = false;
+        for (collection, kept) in cuts.into_iter().filter_map(|(c, kept)| Some((c, kept?))) {
+            any = true;
+            body.warnings.retain(|w| w.collection != collection);
+            body.warnings.push(Warning {
+                collection,
+                error: format!(
+                    "Truncated at {kept} records to keep the response under 6 MB; page through GET \
+                     /tenants/{{tenantId}}/{}",
+                    route_of(collection)
+                ),
+            });
+        }
+        body.record_counts = RecordCounts::of(&body.data);
+        text = serde_json::to_vec(body)?;
+        if !any {
+            break;
+        }
+    }
+    Ok(text)
+}
+
+/// Removes records from the end of `items` until `excess` bytes are gone; the number kept
+/// when it removed any.
+fn cut<T: Serialize>(items: &mut Vec<T>, excess: &mut usize) -> Result<Option<usize>, serde_json::Error> {
+    let mut removed = false;
+    while *excess > 0 {
+        let Some(item) = items.pop() else { break };
+        *excess = excess.saturating_sub(carried_len(&serde_json::to_vec(&item)?) + 1);
+        removed = true;
+    }
+    Ok(removed.then_some(items.len()))
+}
+
+/// Length of JSON `text` once it is a string inside the Lambda response: `"` and `\` are
+/// escaped there (JSON text holds no raw control characters, and non-ASCII stays as it is).
+fn carried_len(text: &[u8]) -> usize {
+    text.len() + text.iter().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+impl RecordCounts {
+    /// The counts of what `data` holds.
+    fn of(data: &BootstrapData) -> Self {
+        Self {
+            tenant: 1,
+            organizations: data.organizations.len(),
+            users: data.users.len(),
+            roles: data.roles.len(),
+            employee_assignments: data.employee_assignments.len(),
+            role_assignments: data.role_assignments.len(),
+            credit_configs: data.credit_configs.len(),
+            entity_credits: data.entity_credits.len(),
+        }
+    }
 }
 
 async fn assemble(
@@ -279,8 +360,19 @@ async fn assemble(
     entitlement: crate::model::Entitlement,
 ) -> Result<BootstrapBody, ApiError> {
     let mut warnings = Vec::new();
-    let stored = reader::tenant(&state.store, tenant_id).await?;
-    let tenant = stored.and_then(|s| s.rec).ok_or(ApiError::from(crate::auth::AuthError::TenantNotFound))?;
+    // Every collection at once: the reads are independent, and one after another they were
+    // the response's latency (contract 9.15 reads them in turn; docs/api.md lists the change).
+    let (stored, entities, users, roles, memberships, role_assignments, configs, balances) = tokio::join!(
+        reader::tenant(&state.store, tenant_id),
+        read::<Entity>(state, tenant_id, ListMode::Active),
+        read::<User>(state, tenant_id, ListMode::Active),
+        read_roles(state, tenant_id, app),
+        read::<Membership>(state, tenant_id, ListMode::Active),
+        read::<RoleAssignment>(state, tenant_id, ListMode::Active),
+        bootstrap_configs(&state.store, tenant_id, app),
+        read::<CreditBalance>(state, tenant_id, ListMode::All),
+    );
+    let tenant = stored?.and_then(|s| s.rec).ok_or(ApiError::from(crate::auth::AuthError::TenantNotFound))?;
     let tenant_item = TenantItem {
         tenant_id: tenant.tenant_id.clone(),
         company_name: tenant.company_name.clone(),
@@ -288,52 +380,45 @@ async fn assemble(
         is_active: tenant.active(),
         plan_name: tenant.subscription.as_ref().and_then(|s| s.plan.clone()),
     };
-    let organizations =
-        critical(read::<Entity>(state, tenant_id, ListMode::Active).await?, "organizations", &mut warnings)
-            .iter()
-            .filter_map(Stored::live)
-            .map(organization_item)
-            .collect::<Vec<_>>();
-    let users = critical(read::<User>(state, tenant_id, ListMode::Active).await?, "users", &mut warnings)
+    let organizations = critical(entities?, "organizations", &mut warnings)
         .iter()
         .filter_map(Stored::live)
-        .map(user_item)
+        .map(organization_item)
         .collect::<Vec<_>>();
-    let roles = critical(read_roles(state, tenant_id, app).await?, "roles", &mut warnings);
-    let employee_assignments =
-        optional(read::<Membership>(state, tenant_id, ListMode::Active).await, "employeeAssignments", &mut warnings)
-            .iter()
-            .filter_map(Stored::live)
-            .map(membership_item)
-            .collect::<Vec<_>>();
-    let role_assignments =
-        optional(read::<RoleAssignment>(state, tenant_id, ListMode::Active).await, "roleAssignments", &mut warnings)
-            .iter()
-            .filter_map(Stored::live)
-            .map(role_assignment_item)
-            .collect::<Vec<_>>();
-    let credit_configs = match bootstrap_configs(&state.store, tenant_id, app).await {
+    let users =
+        critical(users?, "users", &mut warnings).iter().filter_map(Stored::live).map(user_item).collect::<Vec<_>>();
+    let roles = critical(roles?, "roles", &mut warnings);
+    let employee_assignments = optional(memberships, "employeeAssignments", &mut warnings)
+        .iter()
+        .filter_map(Stored::live)
+        .map(membership_item)
+        .collect::<Vec<_>>();
+    let role_assignments = optional(role_assignments, "roleAssignments", &mut warnings)
+        .iter()
+        .filter_map(Stored::live)
+        .map(role_assignment_item)
+        .collect::<Vec<_>>();
+    let credit_configs = match configs {
         Ok(configs) => truncate(configs, "creditConfigs", &mut warnings).into_iter().map(config_item).collect(),
         Err(_) => {
             warnings.push(Warning { collection: "creditConfigs", error: "Collection could not be read".into() });
             Vec::new()
         }
     };
-    let entity_credits =
-        optional(read::<CreditBalance>(state, tenant_id, ListMode::All).await, "entityCredits", &mut warnings)
-            .iter()
-            .filter_map(Stored::live)
-            .map(|balance| credit_item(balance, app))
-            .collect::<Vec<_>>();
-    let record_counts = RecordCounts {
-        tenant: 1,
-        organizations: organizations.len(),
-        users: users.len(),
-        roles: roles.len(),
-        employee_assignments: employee_assignments.len(),
-        role_assignments: role_assignments.len(),
-        credit_configs: credit_configs.len(),
-        entity_credits: entity_credits.len(),
+    let entity_credits = optional(balances, "entityCredits", &mut warnings)
+        .iter()
+        .filter_map(Stored::live)
+        .map(|balance| credit_item(balance, app))
+        .collect::<Vec<_>>();
+    let data = BootstrapData {
+        tenant: tenant_item,
+        organizations,
+        users,
+        roles,
+        employee_assignments,
+        role_assignments,
+        credit_configs,
+        entity_credits,
     };
     Ok(BootstrapBody {
         success: true,
@@ -342,17 +427,8 @@ async fn assemble(
         snapshot_at,
         subscription_tier: entitlement.subscription_tier,
         enabled_modules: entitlement.enabled_modules.unwrap_or_default(),
-        data: BootstrapData {
-            tenant: tenant_item,
-            organizations,
-            users,
-            roles,
-            employee_assignments,
-            role_assignments,
-            credit_configs,
-            entity_credits,
-        },
-        record_counts,
+        record_counts: RecordCounts::of(&data),
+        data,
         warnings,
     })
 }
@@ -519,5 +595,111 @@ fn credit_item(balance: &CreditBalance, app: &str) -> EntityCreditItem {
         used_credits: totals.used,
         available_credits: balance.available_credits,
         is_active: balance.active(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: usize) -> UserItem {
+        UserItem {
+            user_id: format!("u-{n}"),
+            kinde_id: None,
+            email: format!("user{n}@example.com"),
+            first_name: "Ada \"the\" first".into(),
+            last_name: "Lovelace".into(),
+            is_tenant_admin: false,
+            is_active: true,
+        }
+    }
+
+    fn credit(n: usize) -> EntityCreditItem {
+        EntityCreditItem {
+            entity_id: format!("e-{n}"),
+            allocated_credits: Decimal::new(100, 0),
+            used_credits: Decimal::ZERO,
+            available_credits: Decimal::new(100, 0),
+            is_active: true,
+        }
+    }
+
+    fn body(users: usize, credits: usize) -> BootstrapBody {
+        let data = BootstrapData {
+            tenant: TenantItem {
+                tenant_id: "t".into(),
+                company_name: "Acme".into(),
+                kinde_org_id: "org_a".into(),
+                is_active: true,
+                plan_name: None,
+            },
+            organizations: Vec::new(),
+            users: (0..users).map(user).collect(),
+            roles: Vec::new(),
+            employee_assignments: Vec::new(),
+            role_assignments: Vec::new(),
+            credit_configs: Vec::new(),
+            entity_credits: (0..credits).map(credit).collect(),
+        };
+        BootstrapBody {
+            success: true,
+            app_code: "crm".into(),
+            tenant_id: "t".into(),
+            snapshot_at: Timestamp::parse("2026-12-03T00:00:00Z").unwrap(),
+            subscription_tier: None,
+            enabled_modules: Vec::new(),
+            record_counts: RecordCounts::of(&data),
+            data,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_carried_length_counts_the_escapes_of_a_json_string() {
+        let text = br#"{"a":"b\"c"}"#;
+        assert_eq!(carried_len(text), serde_json::to_string(std::str::from_utf8(text).unwrap()).unwrap().len() - 2);
+    }
+
+    #[test]
+    fn a_body_under_the_cap_is_left_whole() {
+        let mut whole = body(50, 50);
+        let text = fit(&mut whole, MAX_RESPONSE_BYTES).unwrap();
+        assert_eq!(text, serde_json::to_vec(&body(50, 50)).unwrap());
+        assert!(whole.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_body_over_the_cap_loses_its_last_collections_first_and_says_so() {
+        let mut big = body(200, 200);
+        let full = carried_len(&serde_json::to_vec(&big).unwrap());
+        let credits_size = carried_len(&serde_json::to_vec(&big.data.entity_credits).unwrap());
+        // Room for every user and about half the credit balances.
+        let cap = full - credits_size / 2;
+        let text = fit(&mut big, cap).unwrap();
+        assert!(carried_len(&text) <= cap, "{} over {cap}", carried_len(&text));
+        assert_eq!(big.data.users.len(), 200, "a critical collection is cut last");
+        let kept = big.data.entity_credits.len();
+        assert!(kept > 0 && kept < 200, "kept {kept}");
+        assert_eq!(big.record_counts.entity_credits, kept);
+        assert_eq!(big.warnings.len(), 1);
+        assert_eq!(big.warnings[0].collection, "entityCredits");
+        assert!(big.warnings[0].error.starts_with(&format!("Truncated at {kept} records")));
+        let parsed: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(parsed["recordCounts"]["entityCredits"], kept);
+        assert_eq!(parsed["data"]["entityCredits"].as_array().unwrap().len(), kept);
+    }
+
+    #[test]
+    fn a_cut_replaces_the_count_warning_and_reaches_critical_collections_when_it_must() {
+        let mut big = body(300, 10);
+        big.warnings.push(truncation_warning("users", "users"));
+        let cap = carried_len(&serde_json::to_vec(&big).unwrap()) / 2;
+        let text = fit(&mut big, cap).unwrap();
+        assert!(carried_len(&text) <= cap);
+        assert!(big.data.entity_credits.is_empty());
+        assert!(big.data.users.len() < 300);
+        let collections: Vec<_> = big.warnings.iter().map(|w| w.collection).collect();
+        assert_eq!(collections, vec!["entityCredits", "users"], "one warning per collection");
+        assert!(big.warnings[1].error.contains("under 6 MB"));
     }
 }
