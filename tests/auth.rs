@@ -671,3 +671,32 @@ async fn development_tokens_work_for_their_tenant_only() {
     assert_eq!(on_a(&bench, &kinde).await.status, 200);
     assert_eq!(bench.get(&tenant_path(B.1), Some(&kinde)).await.status, 403);
 }
+
+/// The page is read while access is decided only where the tenant can be presumed; a wrong
+/// presumption (a claim or path that is an org code, a tenant that does not exist) must not
+/// change any answer.
+#[tokio::test]
+async fn pages_read_before_the_access_decision_answer_as_without_it() {
+    let bench = Bench::start().await;
+    let w = integration_tests::writer(&bench.store);
+    for n in 0..3 {
+        w.put_user(A.0, &integration_tests::user(&format!("u-{n}"), "2026-01-01T00:00:00Z")).await.unwrap();
+    }
+    w.put_user(B.0, &integration_tests::user("u-b", "2026-01-01T00:00:00Z")).await.unwrap();
+    let ids = |reply: &integration_tests::http::Reply| -> Vec<String> {
+        reply.body["data"].as_array().unwrap().iter().map(|u| u["userId"].as_str().unwrap().to_owned()).collect()
+    };
+    let by_id = bench.get(&format!("/tenants/{}/users", A.0), Some(&bench.service(Some(A.0), json!({})))).await;
+    assert_eq!(by_id.status, 200, "{}", by_id.text);
+    assert_eq!(ids(&by_id), vec!["u-0", "u-1", "u-2"]);
+    let by_org_claim = bench.get(&format!("/tenants/{}/users", A.1), Some(&bench.service(Some(A.1), json!({})))).await;
+    assert_eq!(by_org_claim.status, 200, "{}", by_org_claim.text);
+    assert_eq!(ids(&by_org_claim), ids(&by_id), "an org-code claim reads the tenant it names");
+    let platform = bench.platform();
+    let by_org_path = bench.get(&format!("/tenants/{}/users", A.1), Some(&platform)).await;
+    assert_eq!(ids(&by_org_path), ids(&by_id));
+    let unknown = bench.get("/tenants/33333333-3333-4333-8333-333333333333/users", Some(&platform)).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let other = bench.get(&format!("/tenants/{}/users", B.0), Some(&bench.service(Some(A.0), json!({})))).await;
+    assert_eq!(other.status, 403, "{}", other.text);
+}

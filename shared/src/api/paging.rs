@@ -16,7 +16,6 @@ use super::params::{self, QueryParams};
 use super::respond::cached_json;
 use super::totals::{self, is_initial_load};
 use super::AppState;
-use crate::auth::TenantRef;
 use crate::pagination::{page_offset, CursorPosition, CursorScope};
 use crate::store::item::{CollectionRecord, Stored};
 use crate::store::query::{self, Filter, ListMode, ListRequest, EVALUATION_BUDGET};
@@ -144,11 +143,34 @@ pub async fn list<P: PagedRoute>(
         return Err(ApiError::invalid(problems));
     }
     let paging = paging?;
-    let tenant = super::tenant_access(&state, &caller, &tenant).await?;
-    if let Some(app) = &filters.app_code {
-        check_app_code(&state, app).await?;
-    }
-    let page = read_page::<P>(&state, &tenant, &paging, filters).await?;
+    let app_check = async {
+        match &filters.app_code {
+            Some(app) => check_app_code(&state, app).await,
+            None => Ok(()),
+        }
+    };
+    // When the tenant can be presumed, its page is read while access is decided (a cold
+    // start saves the tenant lookup's round trip); errors still come in the contract's order.
+    let page = match crate::auth::presumed_tenant(&caller.0, &tenant.0) {
+        Some(presumed) => {
+            let (access, app, page) = tokio::join!(
+                super::tenant_access(&state, &caller, &tenant),
+                app_check,
+                read_page::<P>(&state, presumed, &paging, filters.clone()),
+            );
+            let names = access?;
+            app?;
+            match names.tenant_id == presumed {
+                true => page?,
+                false => read_page::<P>(&state, &names.tenant_id, &paging, filters).await?,
+            }
+        }
+        None => {
+            let names = super::tenant_access(&state, &caller, &tenant).await?;
+            app_check.await?;
+            read_page::<P>(&state, &names.tenant_id, &paging, filters).await?
+        }
+    };
     Ok(cached_json(&headers, &page))
 }
 
@@ -169,11 +191,11 @@ fn cursor_invalid() -> ApiError {
 
 async fn read_page<P: PagedRoute>(
     state: &AppState,
-    tenant: &TenantRef,
+    tenant_id: &str,
     paging: &params::Paging,
     filters: RouteFilters,
 ) -> Result<PageBody<P::View>, ApiError> {
-    let mut scope = CursorScope::new(P::NAME, &tenant.tenant_id)
+    let mut scope = CursorScope::new(P::NAME, tenant_id)
         .with("includeInactive", if paging.since.is_some() { "-" } else { bool_text(paging.include_inactive) })
         .with("updatedSince", paging.since.map(|t| t.to_string()).unwrap_or_default());
     for (name, value) in &filters.effective {
@@ -222,8 +244,8 @@ async fn read_page<P: PagedRoute>(
     // The cursor key is needed only to sign the next cursor: on a cold start its first
     // read from the secret overlaps the page read instead of preceding it.
     let (page, total, secrets) = tokio::join!(
-        query::list::<P::Record>(store, &tenant.tenant_id, mode, &request),
-        totals::total(store, &tenant.tenant_id, collection, mode, &request, fixed, started),
+        query::list::<P::Record>(store, tenant_id, mode, &request),
+        totals::total(store, tenant_id, collection, mode, &request, fixed, started),
         state.secrets.material(),
     );
     let (page, total, secrets) = (page?, total?, secrets?);
@@ -231,7 +253,7 @@ async fn read_page<P: PagedRoute>(
         store.check_clock()?;
     }
     let ctx = ViewContext {
-        tenant_id: tenant.tenant_id.clone(),
+        tenant_id: tenant_id.to_owned(),
         app_code: filters.app_code.clone(),
         incremental: paging.since.is_some(),
     };

@@ -15,7 +15,7 @@ pub mod jwks;
 pub mod services;
 mod token;
 
-pub use access::{authorize_tenant, resolve_tenant, AccessError};
+pub use access::{authorize_tenant, presumed_tenant, resolve_tenant, AccessError};
 pub use config::AuthConfig;
 pub use directory::{TenantDirectory, TenantRef};
 pub use token::{Authenticator, MAX_AUTHORIZATION_LEN};
