@@ -170,8 +170,18 @@ async fn tokens_are_verified_without_waiting_for_a_secret_they_do_not_need() {
     let kinde = tenant(bench.kinde(Some(A.1), json!({}))).await;
     assert_eq!(kinde.status, 200, "a Kinde token needs no runtime secret: {}", kinde.text);
     assert!(started.elapsed() < shared::secrets::FIRST_READ_WAIT, "neither waited for the secret");
-    // A page signs a cursor, and its key is only in the secret: no key is made up.
-    let page = users(&bench.client, &api, &crm_token(service_keys()), "").await;
+    // A last page signs no cursor, so it needs no cursor key either.
+    for n in 0..2 {
+        let user = integration_tests::user(&format!("u{n}"), "2025-01-01T00:00:00Z");
+        integration_tests::writer(&bench.store).put_user(A.0, &user).await.unwrap();
+    }
+    let started = Instant::now();
+    let last = users(&bench.client, &api, &crm_token(service_keys()), "limit=2").await;
+    assert_eq!(last.status, 200, "a last page does not wait for the cursor key: {}", last.text);
+    assert!(last.body["pagination"]["nextCursor"].is_null());
+    assert!(started.elapsed() < shared::secrets::FIRST_READ_WAIT, "the last page did not wait for the secret");
+    // A page with a next cursor signs it, and its key is only in the secret: no key is made up.
+    let page = users(&bench.client, &api, &crm_token(service_keys()), "limit=1").await;
     assert_eq!(page.status, 503, "{}", page.text);
 }
 

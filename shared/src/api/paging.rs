@@ -241,14 +241,13 @@ async fn read_page<P: PagedRoute>(
     let fixed = position.as_ref().and_then(|p| p.total.map(|total| (total, p.total_estimated)));
     let store = &state.store;
     let collection = <P::Record as CollectionRecord>::COLLECTION;
-    // The cursor key is needed only to sign the next cursor: on a cold start its first
-    // read from the secret overlaps the page read instead of preceding it.
-    let (page, total, secrets) = tokio::join!(
+    // The cursor key is needed only to sign a next cursor: its first read from the secret,
+    // started during init, runs on while the page is read, and a last page never waits for it.
+    let (page, total) = tokio::join!(
         query::list::<P::Record>(store, tenant_id, mode, &request),
         totals::total(store, tenant_id, collection, mode, &request, fixed, started),
-        state.secrets.material(),
     );
-    let (page, total, secrets) = (page?, total?, secrets?);
+    let (page, total) = (page?, total?);
     if watermark.is_some() && position.is_none() {
         store.check_clock()?;
     }
@@ -259,7 +258,11 @@ async fn read_page<P: PagedRoute>(
     };
     let data = page.items.iter().filter_map(|stored| entry::<P>(&ctx, stored)).collect();
     let next_page = if page.offset_left > 0 { page_number } else { page_number.saturating_add(1) };
-    let next_cursor = page.next.map(|last_key| {
+    let secrets = match page.next.is_some() {
+        true => Some(state.secrets.material().await?),
+        false => None,
+    };
+    let next_cursor = page.next.zip(secrets).map(|(last_key, secrets)| {
         let position = CursorPosition {
             last_key,
             page: next_page,
