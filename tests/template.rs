@@ -308,6 +308,13 @@ fn the_ingest_pipeline_is_encrypted_redriven_watched_and_fed_by_the_platform_rul
     assert_eq!(text(&alarm["MetricName"]), "ApproximateNumberOfMessagesVisible");
     assert_eq!(text(&alarm["Dimensions"][0]["Value"]), "IngestDeadLetterQueue.QueueName");
 
+    let size = &resources["ItemCollectionSizeAlarm"]["Properties"];
+    assert_eq!(text(&size["Namespace"]), shared::metrics::NAMESPACE, "the namespace the writer's EMF lines use");
+    assert_eq!(text(&size["MetricName"]), shared::metrics::ITEM_COLLECTION_SIZE);
+    assert_eq!(text(&size["Statistic"]), "Maximum");
+    let limit_gb = shared::store::size::COLLECTION_LIMIT_BYTES as f64 / f64::from(1u32 << 30);
+    assert!((number(&size["Threshold"]) as f64) < limit_gb, "the alarm must fire before the limit");
+
     let rule = &resources["PlatformChangesRule"]["Properties"];
     let sources: Vec<String> = rule["EventPattern"]["source"].as_sequence().expect("source").iter().map(text).collect();
     assert_eq!(sources, ["wrapper.platform"]);

@@ -11,6 +11,7 @@ pub mod config;
 #[cfg(feature = "dev-tools")]
 pub mod import;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod pagination;
 pub mod runtime;

@@ -22,9 +22,11 @@ pub fn state_from_env() -> Result<AppState, ConfigError> {
     Ok(AppState::new(store, auth, secrets).with_sync(launcher, events).with_limits(limits).with_audit(audit))
 }
 
-/// JSON logs on stdout (what CloudWatch ingests), level from `RUST_LOG` (default `info`).
-/// Request handling adds the request id to every line; tokens are never logged.
+/// JSON logs on stdout (what CloudWatch ingests), level from `RUST_LOG` (default `info`),
+/// and the metric lines of `crate::metrics` beside them. Request handling adds the request id
+/// to every line; tokens are never logged.
 pub fn init_logging() {
+    crate::metrics::enable();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn"));
     let _ = tracing_subscriber::fmt()

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod loading;
 pub mod query;
 pub mod reader;
+pub mod size;
 pub mod table;
 pub mod writer;
 

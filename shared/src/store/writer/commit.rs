@@ -9,11 +9,13 @@
 //! Together with the clock check (`store::clock`) this keeps every change time inside the
 //! watermark's settle margin (`docs/api.md`, "Change times and the watermark").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ItemCollectionMetrics, Put, ReturnItemCollectionMetrics, TransactWriteItem, Update,
+};
 
 use super::super::error::sdk;
 use super::super::item::attr;
@@ -22,6 +24,7 @@ use super::super::reader::{Counters, COUNTERS_VERSION};
 use super::super::StoreError;
 use super::plan::{Action, Effect, Plan, PlannedWrite, Stage};
 use super::{Clock, Writer};
+use crate::metrics::{MetricLine, Unit, ITEM_COLLECTION_SIZE};
 use crate::time::Timestamp;
 
 /// Longest time from stamping a transaction to DynamoDB's answer that needs no re-stamp.
@@ -110,12 +113,36 @@ impl Writer {
         if let Some(faults) = &self.faults {
             faults.before_transaction()?;
         }
-        let result = self.store.client().transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .store
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+            .send()
+            .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                if let Some(metrics) = output.item_collection_metrics() {
+                    report_collection_sizes(metrics);
+                }
+                Ok(())
+            }
             Err(error) if is_retryable_cancel(&error) => Err(StoreError::Conflict),
             Err(error) => Err(sdk(error)),
         }
+    }
+}
+
+/// One metric line per item collection the transaction touched: DynamoDB's upper estimate,
+/// which the template's alarm compares with 80 % of the 10 GB limit. The tenant's partition
+/// key is a property, not a dimension (docs/data-model.md, "The largest tenant").
+fn report_collection_sizes(metrics: &HashMap<String, Vec<ItemCollectionMetrics>>) {
+    for (collection, size_gb) in crate::store::size::collection_size_gb(metrics) {
+        MetricLine::new()
+            .metric(ITEM_COLLECTION_SIZE, Unit::Gigabytes, size_gb)
+            .property("itemCollection", collection)
+            .emit();
     }
 }
 
