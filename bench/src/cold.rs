@@ -28,6 +28,10 @@ const SECRET_VARIANTS: [(&str, &[&str]); 2] = [
     ("cursor key (SERVICE_KEYS in env)", &["CURSOR_SIGNING_KEY"]),
     ("cursor key and SERVICE_KEYS", &["CURSOR_SIGNING_KEY", "SERVICE_KEYS"]),
 ];
+/// A directory of the same functions built from an earlier commit that still took the shared
+/// service secret (for example the commit before per-service keys), started in the same rounds
+/// with every secret in the environment: the "before" of the runtime-secret change.
+const BEFORE_DIR: &str = "COLD_BEFORE_DIR";
 /// Warm requests after the first, per start.
 const WARM_REQUESTS: usize = 10;
 
@@ -56,6 +60,12 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
     for name in FUNCTIONS.iter().chain([&BASELINE]) {
         anyhow::ensure!(release_binary(name).exists(), "build first: cargo build --release -p {name}");
     }
+    let before = std::env::var_os(BEFORE_DIR).map(PathBuf::from);
+    if let Some(dir) = &before {
+        for name in FUNCTIONS.iter().filter(|name| name.ends_with("-api")) {
+            anyhow::ensure!(dir.join(name).exists(), "{BEFORE_DIR}: {} has no {name}", dir.display());
+        }
+    }
     println!("\n## Cold start ({rounds} starts per binary, alternated with {BASELINE})\n");
     println!("| function | stripped size MB | init median ms | hello init ms | init ratio (target 1.5) | first response ms | warm median ms | cold penalty ms | hello spawn-to-response ms | penalty ratio (target 2) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
@@ -67,29 +77,45 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
         }
     }
     let mut with_secret = Vec::new();
+    let mut against_before = Vec::new();
     for function in FUNCTIONS {
-        let event = event_for(fixture, function)?;
+        let event = event_for(fixture, function, &fixture.service_token()?)?;
+        let before_event = event_for(fixture, function, &fixture.shared_secret_service_token()?)?;
+        let (mut before_init, mut before_first) = (Samples::default(), Samples::default());
         let (mut init, mut first, mut warm) = (Samples::default(), Samples::default(), Samples::default());
         let (mut hello_init, mut hello_first) = (Samples::default(), Samples::default());
         let mut secret = vec![(Samples::default(), Samples::default()); variants.len()];
         for _ in 0..rounds {
-            let real = start(function, &event, fixture.function_env()).await?;
+            let real = start(&release_binary(function), &event, fixture.function_env()).await?;
             init.push(real.init);
             first.push(real.first_response);
             real.warm.values().for_each(|v| warm.push(v));
             for ((_, env), (secret_init, secret_first)) in variants.iter().zip(secret.iter_mut()) {
                 if function.ends_with("-api") {
-                    let started = start(function, &event, env.clone()).await?;
+                    let started = start(&release_binary(function), &event, env.clone()).await?;
                     secret_init.push(started.init);
                     secret_first.push(started.first_response);
                 }
             }
-            let hello = start(BASELINE, &json!({ "hello": "world" }), fixture.function_env()).await?;
+            if let Some(dir) = before.as_ref().filter(|_| function.ends_with("-api")) {
+                let earlier = start(&dir.join(function), &before_event, fixture.shared_secret_env()).await?;
+                before_init.push(earlier.init);
+                before_first.push(earlier.first_response);
+            }
+            let hello = start(&release_binary(BASELINE), &json!({ "hello": "world" }), fixture.function_env()).await?;
             hello_init.push(hello.init);
             hello_first.push(hello.first_response);
         }
         if function.ends_with("-api") {
             for ((label, _), (secret_init, secret_first)) in variants.iter().zip(&secret) {
+                if before.is_some() {
+                    against_before.push((
+                        function,
+                        *label,
+                        [before_init.median(), secret_init.median()],
+                        [before_first.median(), first.median(), secret_first.median()],
+                    ));
+                }
                 with_secret.push((
                     function,
                     *label,
@@ -137,6 +163,9 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
             );
         }
     }
+    if !against_before.is_empty() {
+        print_against_before(&against_before);
+    }
     println!("\nWhere the first request's extra time goes, measured in this process (a new SDK client and");
     println!("empty caches per trial, against the same request again on them):\n");
     println!("| function | first request, new client and caches, median ms | same request again, median ms | difference ms | DynamoDB requests, first | DynamoDB requests, again |");
@@ -152,6 +181,25 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The runtime-secret starts against the earlier build's, every figure a median of one run.
+fn print_against_before(rows: &[(&str, &str, [Duration; 2], [Duration; 3])]) {
+    println!("\nAgainst the earlier build in {BEFORE_DIR} (shared service secret and cursor key in the environment),");
+    println!("alternated in the rounds above:\n");
+    println!("| function | in the secret | init, before ms | init, runtime secret ms | first response, before ms | first response, now with env secrets ms | first response, runtime secret ms | ratio (runtime secret / before) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (function, label, [before_init, init], [before, env, secret]) in rows {
+        println!(
+            "| {function} | {label} | {} | {} | {} | {} | {} | {:.2} |",
+            ms(*before_init),
+            ms(*init),
+            ms(*before),
+            ms(*env),
+            ms(*secret),
+            ratio(*secret, *before)
+        );
+    }
 }
 
 /// A first request on a fresh client with empty caches, against the same request again.
@@ -218,7 +266,7 @@ async fn in_process_first_request(
 
 /// The first (and every warm) request a function gets: a `users` page through API Gateway
 /// v2 for the API functions, `listActiveTenants` for the worker.
-fn event_for(fixture: &Fixture, function: &str) -> anyhow::Result<Value> {
+fn event_for(fixture: &Fixture, function: &str, token: &str) -> anyhow::Result<Value> {
     if function == "sync-worker" {
         return Ok(json!({ "action": "listActiveTenants", "after": null, "limit": 50 }));
     }
@@ -232,7 +280,7 @@ fn event_for(fixture: &Fixture, function: &str) -> anyhow::Result<Value> {
     let path = format!("/api/sync/tenants/{tenant}/{route}");
     Ok(json!({
         "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": { "authorization": format!("Bearer {}", fixture.service_token()?), "host": "bench" },
+        "headers": { "authorization": format!("Bearer {token}"), "host": "bench" },
         "requestContext": { "accountId": "123456789012", "apiId": "bench", "domainName": "bench",
             "http": { "method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
             "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "24/Nov/2026:12:00:00 +0000",
@@ -243,7 +291,7 @@ fn event_for(fixture: &Fixture, function: &str) -> anyhow::Result<Value> {
 
 /// Starts `binary` with environment `env` under a fresh emulated Runtime API, sends `event`
 /// once cold and `WARM_REQUESTS` times warm, and stops it.
-async fn start(binary: &str, event: &Value, env: Vec<(String, String)>) -> anyhow::Result<Start> {
+async fn start(binary: &std::path::Path, event: &Value, env: Vec<(String, String)>) -> anyhow::Result<Start> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
     let trial = Arc::new(Trial { first_next: OnceLock::new(), events: Mutex::new(events_rx), answers: answers_tx });
@@ -253,10 +301,11 @@ async fn start(binary: &str, event: &Value, env: Vec<(String, String)>) -> anyho
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let spawned = Instant::now();
-    let mut child = tokio::process::Command::new(release_binary(binary))
+    let name = binary.file_name().and_then(|name| name.to_str()).unwrap_or("function");
+    let mut child = tokio::process::Command::new(binary)
         .env_clear()
         .envs(env)
-        .envs(lambda_env(binary, &address.to_string()))
+        .envs(lambda_env(name, &address.to_string()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -326,8 +375,15 @@ async fn next_event(State(trial): State<Arc<Trial>>) -> axum::response::Response
     (headers, axum::Json(event)).into_response()
 }
 
-async fn answered(State(trial): State<Arc<Trial>>, Path(_id): Path<String>) -> StatusCode {
-    let _ = trial.answers.send(Ok(Instant::now()));
+/// Records the answer's time; an API Gateway answer other than 200 fails the start, so a
+/// refused or failed request is never timed as a response.
+async fn answered(State(trial): State<Arc<Trial>>, Path(_id): Path<String>, body: String) -> StatusCode {
+    let at = Instant::now();
+    let status = serde_json::from_str::<Value>(&body).ok().and_then(|answer| answer["statusCode"].as_u64());
+    let _ = trial.answers.send(match status {
+        Some(status) if status != 200 => Err(format!("answered {status}")),
+        _ => Ok(at),
+    });
     StatusCode::ACCEPTED
 }
 

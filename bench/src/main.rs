@@ -9,6 +9,7 @@ mod ingest;
 mod initial;
 mod scale;
 mod setup;
+mod size;
 mod stats;
 mod warm;
 
@@ -17,7 +18,7 @@ use shared::seed::ScaleSpec;
 
 #[derive(Parser)]
 #[command(
-    about = "Benchmarks: warm overhead, cold start, initial load, ingestion, sync at scale, seed and import throughput"
+    about = "Benchmarks: warm overhead, cold start, initial load, ingestion, sync at scale, seed and import throughput, the largest tenant"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +40,9 @@ enum Command {
     /// Ingestion: handler throughput against the same requests sent directly, receipt to
     /// incremental pull, bulk onboarding against raw BatchWriteItem.
     Ingest(IngestArgs),
+    /// The largest tenant: bytes per record type with their index copies, tombstones, and
+    /// the users that fit in one item collection.
+    Size(SizeArgs),
     /// (internal) The sync process of `scale`.
     #[command(hide = true)]
     SyncChild {
@@ -92,6 +96,13 @@ struct ScaleArgs {
     users: usize,
 }
 
+#[derive(clap::Args, Clone, Copy)]
+struct SizeArgs {
+    /// Users of the tenant measured (the other records scale with it as in `scale`).
+    #[arg(long, default_value_t = 50_000)]
+    users: usize,
+}
+
 impl ScaleArgs {
     fn spec(self) -> ScaleSpec {
         let users = self.users;
@@ -124,7 +135,8 @@ async fn main() -> anyhow::Result<()> {
             cold::run(&fixture, or(rounds, 20).min(50)).await?;
             initial::run(50_000, 3).await?;
             ingest::run(2_000, 3, 50_000).await?;
-            scale::run(scale::FULL_SCALE, 3).await
+            scale::run(scale::FULL_SCALE, 3).await?;
+            size::run(scale::FULL_SCALE).await
         }
         Command::Warm(Rounds { rounds }) => {
             let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
@@ -137,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Scale(args) => scale::run(args.spec(), args.rounds).await,
         Command::InitialLoad(args) => initial::run(args.users, args.rounds).await,
         Command::Ingest(args) => ingest::run(args.changes, args.rounds, args.users).await,
+        Command::Size(args) => size::run(ScaleArgs { rounds: 0, users: args.users }.spec()).await,
         Command::SyncChild { .. } => Ok(()),
     }
 }

@@ -99,6 +99,23 @@ impl Fixture {
         Ok(self.service_keys.sign("crm", &claims)?)
     }
 
+    /// The service token of a build from before per-service keys: the deprecated shared
+    /// secret's HS256 token, which such a build takes (for `COLD_BEFORE_DIR`).
+    pub fn shared_secret_service_token(&self) -> anyhow::Result<String> {
+        let claims = json!({ "type": "service_token", "service": "crm",
+            "tenant_id": self.tenant().tenant.tenant_id, "exp": dev::now_seconds() + 3600 });
+        Ok(dev::sign_service_token(&claims, dev::DEV_SERVICE_SECRET.as_bytes(), jsonwebtoken::Algorithm::HS256)?)
+    }
+
+    /// The environment of a build from before per-service keys: [`Fixture::function_env`] with
+    /// the shared service secret in place of `SERVICE_KEYS`, every secret in the environment.
+    pub fn shared_secret_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> =
+            self.function_env().into_iter().filter(|(name, _)| name != "SERVICE_KEYS").collect();
+        env.push(("SERVICE_TOKEN_SECRET".into(), dev::DEV_SERVICE_SECRET.into()));
+        env
+    }
+
     /// A Kinde-style token for the tenant's org, signed by the issuer's key.
     pub fn kinde_token(&self) -> anyhow::Result<String> {
         let claims = json!({ "iss": self.issuer, "aud": dev::DEV_KINDE_AUDIENCE, "sub": "kp_bench",
