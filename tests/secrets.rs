@@ -1,6 +1,8 @@
 //! Secrets at runtime: an API configured with `APP_SYNC_SECRET_ID` reads its cursor key and
 //! the calling services' keys from Secrets Manager (moto, which `scripts/test.sh` starts),
-//! picks up a rotated key without a restart, and answers 503 while the secret cannot be read.
+//! picks up a rotated key without a restart, and answers 503 while the secret cannot be read;
+//! with `CURSOR_KEY_SOURCE=table` the cursor keys come from the table's item (DynamoDB
+//! Local), which concurrent cold starts create once and a rotation replaces without a restart.
 
 use std::time::{Duration, Instant};
 
@@ -58,6 +60,7 @@ fn from_secrets_manager_with(secret_id: &str, environment_keys: Option<String>) 
             _ => None,
         },
         &aws,
+        &shared::store::Store::new(&aws),
     )
     .expect("the settings are valid")
 }
@@ -195,4 +198,95 @@ async fn service_keys_in_the_environment_win_over_the_secrets_member() {
     let page = users(&bench.client, &api, &crm_token(service_keys()), "").await;
     assert_eq!(page.status, 200, "the environment's key, with the cursor key from the secret: {}", page.text);
     assert_eq!(users(&bench.client, &api, &crm_token(&other), "").await.status, 401, "the secret's key is ignored");
+}
+
+/// Runtime secrets with the service keys fixed and the cursor keys from `store`'s item,
+/// refreshed every second.
+fn with_table_cursor_keys(store: &shared::store::Store) -> RuntimeSecrets {
+    let environment = service_keys().config(&SERVICES).unwrap();
+    let material = shared::secrets::SecretMaterial::from_lookup(|name| match name {
+        "SERVICE_KEYS" => Some(environment.clone()),
+        _ => None,
+    })
+    .unwrap();
+    RuntimeSecrets::fixed_with_table_cursor_keys(material, store.clone(), Duration::from_secs(1))
+}
+
+/// Follows `cursor` on `api` until it answers `status` or six seconds pass (the refresh is 1 s).
+async fn cursor_answers(bench: &Bench, api: &str, cursor: &str, status: u16) -> u16 {
+    let token = crm_token(service_keys());
+    let started = Instant::now();
+    loop {
+        let reply = users(&bench.client, api, &token, &format!("limit=1&cursor={cursor}")).await;
+        if reply.status == status || started.elapsed() > Duration::from_secs(6) {
+            return reply.status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_cold_starts_create_one_cursor_key_in_the_table() {
+    let bench = Bench::start().await;
+    for n in 0..3 {
+        let user = integration_tests::user(&format!("u{n}"), "2025-01-01T00:00:00Z");
+        integration_tests::writer(&bench.store).put_user(A.0, &user).await.unwrap();
+    }
+    assert!(bench.store.cursor_keys().await.unwrap().is_none(), "a fresh table has no key item");
+    // Four processes start at once over the same table; each reads (or creates) the item.
+    let apis = futures::future::join_all((0..4).map(|_| api_with(&bench, with_table_cursor_keys(&bench.store)))).await;
+    let token = crm_token(service_keys());
+    let firsts = futures::future::join_all(apis.iter().map(|api| users(&bench.client, api, &token, "limit=1"))).await;
+    let stored = bench.store.cursor_keys().await.unwrap().expect("the first use created the item");
+    assert_eq!(stored.version, 1, "one create won, the others read it");
+    for (first, api) in firsts.iter().zip(&apis) {
+        assert_eq!(first.status, 200, "{}", first.text);
+        let cursor = first.body["pagination"]["nextCursor"].as_str().unwrap();
+        // Every process signed with the one key: each cursor is accepted by every other one.
+        for other in &apis {
+            let next = users(&bench.client, other, &token, &format!("limit=1&cursor={cursor}")).await;
+            assert_eq!(next.status, 200, "a cursor of {api} on {other}: {}", next.text);
+        }
+    }
+    // The environment's key signed none of them.
+    let cursor = firsts[0].body["pagination"]["nextCursor"].as_str().unwrap();
+    let elsewhere = bench.get(&format!("/tenants/{}/users?limit=1&cursor={cursor}", A.0), Some(&token)).await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.text);
+    assert_eq!(elsewhere.body["code"], "CURSOR_INVALID");
+}
+
+#[tokio::test]
+async fn a_cursor_key_rotated_in_the_table_is_used_without_a_restart() {
+    let bench = Bench::start().await;
+    for n in 0..3 {
+        let user = integration_tests::user(&format!("u{n}"), "2025-01-01T00:00:00Z");
+        integration_tests::writer(&bench.store).put_user(A.0, &user).await.unwrap();
+    }
+    let api = api_with(&bench, with_table_cursor_keys(&bench.store)).await;
+    let token = crm_token(service_keys());
+    let first = users(&bench.client, &api, &token, "limit=1").await;
+    let old_cursor = first.body["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+    let old_key = bench.store.cursor_keys().await.unwrap().unwrap();
+
+    assert_eq!(bench.store.rotate_cursor_keys().await.unwrap(), 2);
+    let rotated = bench.store.cursor_keys().await.unwrap().unwrap();
+    assert_eq!(rotated.previous.as_ref(), Some(&old_key.current));
+    assert_ne!(rotated.current, old_key.current);
+    // Once the process has read the new item, its new cursors differ from those of the old key
+    // (same page, same position), and the old cursor is still accepted.
+    let started = Instant::now();
+    let mut new_cursor = old_cursor.clone();
+    while new_cursor == old_cursor && started.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let again = users(&bench.client, &api, &token, "limit=1").await;
+        new_cursor = again.body["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+    }
+    assert_ne!(new_cursor, old_cursor, "the new key was not picked up within {:?}", started.elapsed());
+    assert_eq!(cursor_answers(&bench, &api, &old_cursor, 200).await, 200, "the previous key still verifies");
+    assert_eq!(cursor_answers(&bench, &api, &new_cursor, 200).await, 200);
+
+    // Retiring the previous key (after a leak) invalidates the old cursor, not the new one.
+    assert_eq!(bench.store.retire_previous_cursor_key().await.unwrap(), 3);
+    assert_eq!(cursor_answers(&bench, &api, &old_cursor, 400).await, 400, "the retired key is refused");
+    assert_eq!(cursor_answers(&bench, &api, &new_cursor, 200).await, 200);
 }

@@ -129,8 +129,10 @@ fn no_secret_is_in_a_function_environment() {
                 "{name}: {variable} must not be in the environment"
             );
         }
-        if binary.ends_with("-api") {
+        if binary.ends_with("-api") || binary == "ingest" {
             assert_eq!(text(&variables[&Value::from("APP_SYNC_SECRET_ID")]), "SecretsName", "{name} reads the secret");
+            let source = text(&variables[&Value::from("CURSOR_KEY_SOURCE")]);
+            assert_eq!(source, "CursorKeySource", "{name} takes its cursor keys from the parameter's source");
         }
     }
     let parameters = template["Parameters"].as_mapping().expect("Parameters");
@@ -149,11 +151,32 @@ fn read_only_functions_may_only_read_the_table() {
     let template = template();
     for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
         let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
-        let actions: BTreeSet<String> = function["Properties"]["Policies"]
+        let statements: Vec<Value> = function["Properties"]["Policies"]
             .as_sequence()
             .into_iter()
             .flatten()
             .flat_map(|policy| policy["Statement"].as_sequence().cloned().unwrap_or_default())
+            .collect();
+        // The cursor key item's creation: a put confined to the item's partition, nothing else.
+        let (key_item, statements): (Vec<Value>, Vec<Value>) =
+            statements.into_iter().partition(|statement| text(&statement["Sid"]) == "CreateCursorKeys");
+        if binary != "sync-worker" {
+            assert_eq!(key_item.len(), 1, "{name} may create the cursor key item");
+            let statement = &key_item[0];
+            assert_eq!(
+                untagged(&statement["Action"]).as_sequence().map(|a| a.iter().map(text).collect::<Vec<_>>()),
+                Some(vec!["dynamodb:PutItem".to_owned()]),
+                "{name}"
+            );
+            let leading = &statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+            assert_eq!(
+                leading.as_sequence().map(|keys| keys.iter().map(text).collect::<Vec<_>>()),
+                Some(vec![shared::store::cursor_keys::CURSOR_KEYS_PK.to_owned()]),
+                "{name}: the put reaches the cursor key item's partition only"
+            );
+        }
+        let actions: BTreeSet<String> = statements
+            .into_iter()
             .flat_map(|statement| match untagged(&statement["Action"]) {
                 Value::Sequence(actions) => actions.iter().map(text).collect::<Vec<_>>(),
                 single => vec![text(single)],

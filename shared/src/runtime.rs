@@ -13,8 +13,9 @@ pub fn state_from_env() -> Result<AppState, ConfigError> {
     let aws = StoreConfig::from_lookup(lookup)?;
     let store = Store::new(&aws);
     let auth = Authenticator::new(AuthConfig::from_lookup(lookup)?);
-    // With APP_SYNC_SECRET_ID, the secret's first read starts here, beside the rest of init.
-    let secrets = crate::secrets::RuntimeSecrets::from_lookup(lookup, &aws)?;
+    // Remote secret sources (the secret, the cursor key item) start their first read here,
+    // beside the rest of init.
+    let secrets = crate::secrets::RuntimeSecrets::from_lookup(lookup, &aws, &store)?;
     let launcher = crate::sync::launch::Launcher::from_lookup(lookup, &aws);
     let events = crate::sync::events::EventPublisher::from_lookup(lookup, &aws);
     let limits = crate::api::limits::RateLimits::from_lookup(lookup)?;

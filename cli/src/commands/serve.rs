@@ -46,10 +46,10 @@ pub async fn run(table: &str, endpoint: Option<&str>, args: ServeArgs) -> anyhow
             _ => set,
         }
     };
-    let store = shared::store::Store::new(&shared::config::StoreConfig::from_lookup(lookup)?);
     let aws = shared::config::StoreConfig::from_lookup(lookup)?;
+    let store = shared::store::Store::new(&aws);
     let auth = shared::auth::Authenticator::new(shared::auth::AuthConfig::from_lookup(lookup)?);
-    let secrets = shared::secrets::RuntimeSecrets::from_lookup(lookup, &aws)?;
+    let secrets = shared::secrets::RuntimeSecrets::from_lookup(lookup, &aws, &store)?;
     let state = shared::api::AppState::new(store, auth, secrets);
 
     let key = DevSigningKey::load_or_create(&args.key)?;

@@ -14,6 +14,11 @@ pub enum TableAction {
     Describe,
     /// Print the table as a CloudFormation resource (what template.yaml must contain).
     Template,
+    /// Rotate the cursor signing keys kept in the table (`CURSOR_KEY_SOURCE=table`): a new
+    /// key signs, the old one is still accepted until the next rotation.
+    RotateCursorKey,
+    /// Stop accepting the previous cursor key at once (after a suspected leak).
+    RetirePreviousCursorKey,
 }
 
 /// Runs a table action.
@@ -32,6 +37,14 @@ pub async fn run(store: &Store, action: TableAction) -> anyhow::Result<()> {
         }
         TableAction::Describe => print!("{}", table::describe(store).await?),
         TableAction::Template => print!("{}", table::cloudformation_resource()),
+        TableAction::RotateCursorKey => {
+            let version = store.rotate_cursor_keys().await?;
+            println!("cursor keys of {} rotated (version {version}); functions use the new key within SECRETS_REFRESH_SECONDS", store.table());
+        }
+        TableAction::RetirePreviousCursorKey => {
+            let version = store.retire_previous_cursor_key().await?;
+            println!("previous cursor key of {} retired (version {version})", store.table());
+        }
     }
     Ok(())
 }

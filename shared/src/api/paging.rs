@@ -203,8 +203,8 @@ async fn read_page<P: PagedRoute>(
     }
     let position = match &paging.cursor {
         Some(cursor) => {
-            let secrets = state.secrets.material().await?;
-            Some(secrets.cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?)
+            let cursors = state.secrets.cursors().await?;
+            Some(cursors.decode(&scope, cursor).map_err(|_| cursor_invalid())?)
         }
         None => None,
     };
@@ -258,11 +258,11 @@ async fn read_page<P: PagedRoute>(
     };
     let data = page.items.iter().filter_map(|stored| entry::<P>(&ctx, stored)).collect();
     let next_page = if page.offset_left > 0 { page_number } else { page_number.saturating_add(1) };
-    let secrets = match page.next.is_some() {
-        true => Some(state.secrets.material().await?),
+    let cursors = match page.next.is_some() {
+        true => Some(state.secrets.cursors().await?),
         false => None,
     };
-    let next_cursor = page.next.zip(secrets).map(|(last_key, secrets)| {
+    let next_cursor = page.next.zip(cursors).map(|(last_key, cursors)| {
         let position = CursorPosition {
             last_key,
             page: next_page,
@@ -271,7 +271,7 @@ async fn read_page<P: PagedRoute>(
             total_estimated: total.carried && total.estimated,
             skip: page.offset_left.min(u32::MAX as usize) as u32,
         };
-        secrets.cursors.encode(&scope, &position)
+        cursors.encode(&scope, &position)
     });
     Ok(PageBody {
         success: true,

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod clock;
+pub mod cursor_keys;
 pub mod derive;
 pub mod error;
 pub mod item;
@@ -80,17 +81,35 @@ impl Store {
 /// Root G2, as published by Amazon Trust Services), compiled in.
 const AWS_ROOTS: &[u8] = include_bytes!("../../certs/aws-roots.pem");
 
-/// The HTTP client of every AWS SDK client here. TLS trusts only [`AWS_ROOTS`]: the SDK's
-/// default client reads the machine's whole certificate store (about 150 files) when a client
-/// is built, which was most of a function's cold-start init time (`docs/benchmarks.md`).
+/// The HTTP client of every AWS SDK client here, one per process. TLS trusts only
+/// [`AWS_ROOTS`]: the SDK's default client reads the machine's whole certificate store (about
+/// 150 files) when a client is built, which was most of a function's cold-start init time
+/// (`docs/benchmarks.md`). Sharing the one client (and [`aws_timeouts`]) lets the Secrets
+/// Manager read that overlaps a cold start reuse the TLS configuration the store's first
+/// request builds instead of building its own on the cold path.
 pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS);
-    let context = TlsContext::builder().with_trust_store(trust).build().unwrap_or_default();
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https()
+    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+            let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS);
+            let context = TlsContext::builder().with_trust_store(trust).build().unwrap_or_default();
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https()
+        })
+        .clone()
+}
+
+/// The attempt and operation timeouts of every AWS SDK client here. One value everywhere
+/// also means one connector (the HTTP client caches them by connect timeout) shared by all.
+pub fn aws_timeouts(config: &StoreConfig) -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(config.attempt_timeout.min(std::time::Duration::from_secs(2)))
+        .operation_attempt_timeout(config.attempt_timeout)
+        .operation_timeout(config.operation_timeout)
+        .build()
 }
 
 /// The SDK configuration the store's client is built from: region, credentials, endpoint and
@@ -98,14 +117,8 @@ pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// SDK's standard retries (3 attempts) within the configured attempt and operation timeouts.
 pub fn client_config(config: &StoreConfig) -> aws_sdk_dynamodb::config::Builder {
     use aws_sdk_dynamodb::config::retry::RetryConfig;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(config.attempt_timeout.min(std::time::Duration::from_secs(2)))
-        .operation_attempt_timeout(config.attempt_timeout)
-        .operation_timeout(config.operation_timeout)
-        .build();
     let mut builder = aws_sdk_dynamodb::Config::builder()
-        .timeout_config(timeouts)
+        .timeout_config(aws_timeouts(config))
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .http_client(aws_http_client())
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())

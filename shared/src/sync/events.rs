@@ -78,6 +78,7 @@ impl EventPublisher {
         };
         let mut builder = aws_sdk_eventbridge::Config::builder()
             .http_client(crate::store::aws_http_client())
+            .timeout_config(crate::store::aws_timeouts(aws))
             .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
             .region(aws_sdk_eventbridge::config::Region::new(aws.region.clone()))
             .credentials_provider(aws.credentials());

@@ -30,6 +30,7 @@ impl StepFunctions {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, aws: &StoreConfig) -> Self {
         let mut builder = aws_sdk_sfn::Config::builder()
             .http_client(crate::store::aws_http_client())
+            .timeout_config(crate::store::aws_timeouts(aws))
             .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
             .region(aws_sdk_sfn::config::Region::new(aws.region.clone()))
             .credentials_provider(aws.credentials());
