@@ -158,7 +158,9 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<()> {
         println!("\n(No MOTO_ENDPOINT: the Secrets Manager variants were not measured.)");
     }
     {
-        println!("\nSecrets read at runtime (Secrets Manager: moto on loopback, APP_SYNC_SECRET_ID; or the cursor keys");
+        println!(
+            "\nSecrets read at runtime (Secrets Manager: moto on loopback, APP_SYNC_SECRET_ID; or the cursor keys"
+        );
         println!("from the table's item) against every secret in the environment, same binaries, alternated in the rounds above:\n");
         println!("| function | where the secrets are | init, env ms | init, runtime secret ms | first response, env ms | first response, runtime secret ms | ratio (first response) |");
         println!("|---|---|---|---|---|---|---|");
