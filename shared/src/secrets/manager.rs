@@ -1,5 +1,5 @@
 //! The Secrets Manager secret (`APP_SYNC_SECRET_ID`) and its reads. The client is built by
-//! the first read, in the background, not during init, on the process's one HTTP client.
+//! the first read, in the background, not during init, on the store's HTTP client.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use super::SecretMaterial;
 use crate::auth::services::ServiceCredentials;
 use crate::config::StoreConfig;
+use crate::store::Store;
 
 /// Settings read from the environment when the secret does not have them.
 const FALLBACK_NAMES: [&str; 2] = ["ALLOWED_SERVICE_TOKENS", "SERVICE_TOKEN_HMAC_PLATFORM_SERVICES"];
@@ -22,6 +23,8 @@ struct Inner {
     region: String,
     credentials: aws_credential_types::Credentials,
     timeouts: aws_sdk_secretsmanager::config::timeout::TimeoutConfig,
+    /// The store's HTTP client, whose TLS set-up the first read then shares.
+    http: aws_sdk_secretsmanager::config::SharedHttpClient,
     endpoint: Option<String>,
     /// Non-secret settings the document may leave out.
     environment: HashMap<String, String>,
@@ -31,10 +34,12 @@ struct Inner {
 }
 
 impl SecretsManagerSource {
-    /// The secret `secret_id`; `SECRETS_MANAGER_ENDPOINT` of `lookup` overrides the endpoint.
+    /// The secret `secret_id`, read on `store`'s HTTP client; `SECRETS_MANAGER_ENDPOINT` of
+    /// `lookup` overrides the endpoint.
     pub(super) fn new(
         lookup: &impl Fn(&str) -> Option<String>,
         aws: &StoreConfig,
+        store: &Store,
         secret_id: String,
         environment_keys: Option<Arc<ServiceCredentials>>,
     ) -> Self {
@@ -45,6 +50,7 @@ impl SecretsManagerSource {
                 region: aws.region.clone(),
                 credentials: aws.credentials(),
                 timeouts: crate::store::aws_timeouts(aws),
+                http: store.http_client(),
                 endpoint: lookup("SECRETS_MANAGER_ENDPOINT"),
                 environment,
                 environment_keys,
@@ -57,7 +63,7 @@ impl SecretsManagerSource {
         let inner = &self.inner;
         inner.client.get_or_init(|| {
             let mut builder = aws_sdk_secretsmanager::Config::builder()
-                .http_client(crate::store::aws_http_client())
+                .http_client(inner.http.clone())
                 .timeout_config(inner.timeouts.clone())
                 .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
                 .region(aws_sdk_secretsmanager::config::Region::new(inner.region.clone()))

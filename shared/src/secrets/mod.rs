@@ -189,7 +189,7 @@ impl RuntimeSecrets {
             return Ok(Self::with(MaterialSource::Fixed(Arc::new(material)), cursors, environment_keys));
         };
         let environment_keys = service_keys(&lookup)?.map(Arc::new);
-        let manager = manager::SecretsManagerSource::new(&lookup, aws, secret_id, environment_keys.clone());
+        let manager = manager::SecretsManagerSource::new(&lookup, aws, store, secret_id, environment_keys.clone());
         let need_cursors = cursor_source == "secret";
         let read: Read<SecretMaterial> = Arc::new(move || {
             let manager = manager.clone();

@@ -75,35 +75,41 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The HTTP client the store's SDK client was built with: a Secrets Manager client that
+    /// overlaps a cold start reuses its TLS configuration instead of building its own on
+    /// the cold path.
+    pub fn http_client(&self) -> aws_sdk_dynamodb::config::SharedHttpClient {
+        self.client.config().http_client().unwrap_or_else(aws_http_client)
+    }
 }
 
 /// The roots AWS service endpoints chain to (Amazon Root CA 1 to 4 and Starfield Services
 /// Root G2, as published by Amazon Trust Services), compiled in.
 const AWS_ROOTS: &[u8] = include_bytes!("../../certs/aws-roots.pem");
 
-/// The HTTP client of every AWS SDK client here, one per process. TLS trusts only
-/// [`AWS_ROOTS`]: the SDK's default client reads the machine's whole certificate store (about
-/// 150 files) when a client is built, which was most of a function's cold-start init time
-/// (`docs/benchmarks.md`). Sharing the one client (and [`aws_timeouts`]) lets the Secrets
-/// Manager read that overlaps a cold start reuse the TLS configuration the store's first
-/// request builds instead of building its own on the cold path.
+/// A new HTTP client for an AWS SDK client. TLS trusts only [`AWS_ROOTS`]: the SDK's default
+/// client reads the machine's whole certificate store (about 150 files) when a client is
+/// built, which was most of a function's cold-start init time (`docs/benchmarks.md`).
+///
+/// Not cached process-wide: a client's connection pool belongs to the Tokio runtime of its
+/// first request, and a pooled connection of a runtime that has ended fails every later
+/// request ("dispatch failure"), which is what a process running several runtimes (the test
+/// harness) meets. Clients that should share connections and TLS set-up take the store's
+/// ([`Store::http_client`]) instead.
 pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-            let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS);
-            let context = TlsContext::builder().with_trust_store(trust).build().unwrap_or_default();
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context)
-                .build_https()
-        })
-        .clone()
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS);
+    let context = TlsContext::builder().with_trust_store(trust).build().unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// The attempt and operation timeouts of every AWS SDK client here. One value everywhere
-/// also means one connector (the HTTP client caches them by connect timeout) shared by all.
+/// also means one connector (the HTTP client caches them by connect timeout) for the clients
+/// that share one HTTP client.
 pub fn aws_timeouts(config: &StoreConfig) -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
     aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
         .connect_timeout(config.attempt_timeout.min(std::time::Duration::from_secs(2)))
