@@ -226,3 +226,87 @@ async fn platform_wide_changes_go_to_the_platform_route() {
     let read = bench.get("/tenants/33333333-3333-4333-8333-333333333333", Some(&bench.platform())).await;
     assert_eq!(read.status, 200, "{}", read.text);
 }
+
+#[tokio::test]
+async fn every_write_is_audited_with_who_what_and_outcome_while_writes_run_concurrently() {
+    let bench = Bench::start().await;
+    let token = write_token(&bench, Some(A.0));
+    // Eight batches at once, each of five new users.
+    let batches = (0..8).map(|b| {
+        let changes: Vec<Value> = (0..5).map(|i| user(&format!("u-{b}-{i}"), 1, "Concurrent")).collect();
+        let (bench, token) = (&bench, &token);
+        async move {
+            bench
+                .send(|client, url| {
+                    client
+                        .post(format!("{url}/api/sync{}", changes_of(A.0)))
+                        .bearer_auth(token)
+                        .header("content-type", "application/json")
+                        .header("x-request-id", format!("write-{b}"))
+                        .body(Value::Array(changes).to_string())
+                })
+                .await
+        }
+    });
+    for reply in futures::future::join_all(batches).await {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // An invalid batch writes nothing and is audited as refused; a read token never reaches
+    // the tenant, so it leaves no entry in the tenant's trail.
+    let invalid = post_json(&bench, &changes_of(A.0), &token, &json!([user("u-x", 1, "X"), { "type": "user" }])).await;
+    assert_eq!(invalid.status, 400, "{}", invalid.text);
+    let reader = bench.service(Some(A.0), json!({}));
+    let read_only = post_json(&bench, &changes_of(A.0), &reader, &json!([user("u-y", 1, "Y")])).await;
+    assert_eq!(read_only.status, 403);
+    // A platform-wide change lands in the platform's trail.
+    let tenant = json!({ "changeId": "t-audit-1", "type": "tenant", "sourceVersion": 1, "record": {
+        "tenantId": "33333333-3333-4333-8333-333333333333", "kindeOrgId": "org_charlie", "companyName": "Charlie",
+        "createdAt": "2026-01-01T00:00:00Z" } });
+    assert_eq!(post_json(&bench, "/changes", &write_token(&bench, None), &json!([tenant])).await.status, 200);
+    // The queue: two changes forwarded by the platform's rule, one malformed body.
+    let event = |id: &str| {
+        json!({ "version": "0", "id": "e", "detail-type": "UserChanged", "source": "wrapper.platform",
+                "detail": user(id, 1, "Queued") })
+        .to_string()
+    };
+    let message = |n: usize, body: String| shared::ingest::queue::SqsMessage { message_id: format!("m-{n}"), body };
+    let batch = shared::ingest::queue::SqsBatch {
+        records: vec![message(0, event("q-1")), message(1, "{".to_owned()), message(2, event("q-2"))],
+    };
+    let writer = integration_tests::writer(&bench.store);
+    let audit = shared::audit::AuditLog::new(bench.store.clone(), 30);
+    let answer = shared::ingest::queue::handle_batch(&writer, &audit, batch).await;
+    assert_eq!(answer.batch_item_failures.len(), 1);
+
+    let entries = integration_tests::audit_entries(&bench.store, Some(A.0)).await;
+    let posts: Vec<&Value> = entries.iter().filter(|e| e["action"] == "changes.post").collect();
+    let applied: Vec<&&Value> = posts.iter().filter(|e| e["outcome"] == "applied").collect();
+    assert_eq!(applied.len(), 8, "one entry per batch: {entries:#?}");
+    for b in 0..8 {
+        let entry = applied.iter().find(|e| e["requestId"] == format!("write-{b}")).expect("each batch's entry");
+        assert_eq!(entry["principal"], "wrapper");
+        assert_eq!(entry["callerKind"], "service");
+        assert_eq!(entry["changes"]["received"], 5);
+        assert_eq!(entry["changes"]["kinds"], json!({ "user": 5 }));
+        assert_eq!(entry["changes"]["outcomes"], json!({ "applied": 5 }));
+        let ids: Vec<String> = (0..5).map(|i| format!("c-u-{b}-{i}-1")).collect();
+        assert_eq!(entry["changes"]["changeIds"], json!(ids));
+        assert!(entry["ttl"].is_number());
+    }
+    let refused: Vec<&&Value> = posts.iter().filter(|e| e["outcome"] != "applied").collect();
+    assert_eq!(refused.len(), 1, "the invalid batch only: {refused:#?}");
+    assert_eq!(refused[0]["outcome"], "bad_request");
+    let ingested: Vec<&Value> = entries.iter().filter(|e| e["action"] == "changes.ingest").collect();
+    assert_eq!(ingested.len(), 1, "{entries:#?}");
+    assert_eq!(ingested[0]["principal"], "eventbridge:wrapper.platform");
+    assert_eq!(ingested[0]["callerKind"], "queue");
+    assert_eq!(ingested[0]["changes"]["outcomes"], json!({ "applied": 2 }));
+    assert_eq!(ingested[0]["changes"]["changeIds"], json!(["c-q-1-1", "c-q-2-1"]));
+    let platform = integration_tests::audit_entries(&bench.store, None).await;
+    assert_eq!(platform.len(), 1, "{platform:#?}");
+    assert_eq!(platform[0]["changes"]["kinds"], json!({ "tenant": 1 }));
+    assert!(platform[0].get("tenantId").is_none_or(Value::is_null));
+    let trail = serde_json::to_string(&(&entries, &platform)).unwrap();
+    assert!(!trail.contains("example.com") && !trail.contains("Concurrent"), "no record data in the trail");
+    assert!(!trail.contains(&token), "no token in the trail");
+}

@@ -17,6 +17,11 @@ use shared::store::{bulk, Store};
 
 const T: &str = "tenant-d";
 
+/// The audit log the queue handler writes its entries to.
+fn audit_log(store: &Store) -> shared::audit::AuditLog {
+    shared::audit::AuditLog::new(store.clone(), shared::audit::DEFAULT_RETENTION_DAYS)
+}
+
 async fn get<R: CollectionRecord>(store: &Store, sk: &str) -> Stored<R, R::Derived> {
     reader::get_record::<R>(store, T, sk).await.unwrap().expect("item exists")
 }
@@ -406,7 +411,9 @@ async fn changes_arriving_during_a_bulk_load_wait_for_it_and_then_apply() {
         let mut deliveries = 0;
         while !pending.is_empty() {
             deliveries += 1;
-            let failed = queue::handle_batch(&writer, renames(&t, &pending, 100, "Live")).await.batch_item_failures;
+            let failed = queue::handle_batch(&writer, &audit_log(&store), renames(&t, &pending, 100, "Live"))
+                .await
+                .batch_item_failures;
             pending.retain(|user| failed.iter().any(|f| f.item_identifier == user.user_id));
         }
         (started, deliveries)
@@ -437,7 +444,7 @@ async fn a_bulk_load_refuses_a_tenant_whose_changes_arrived_first() {
     let t = data.tenant.tenant_id.clone();
     let store = fresh_store().await;
     let writer = Writer::new(store.clone(), Clock::System);
-    let early = queue::handle_batch(&writer, renames(&t, &data.users[..1], 100, "Early")).await;
+    let early = queue::handle_batch(&writer, &audit_log(&store), renames(&t, &data.users[..1], 100, "Early")).await;
     assert!(early.batch_item_failures.is_empty(), "a change before its tenant is stored");
 
     let refused = bulk::load_tenant(&store, &data, seed_clock(), &|_| {}).await.expect_err("refused");

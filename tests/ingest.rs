@@ -536,7 +536,8 @@ async fn a_poison_message_and_a_store_failure_fail_only_their_messages() {
         })
         .collect();
     let batch = shared::ingest::queue::SqsBatch { records };
-    let answer = shared::ingest::queue::handle_batch(&writer, batch).await;
+    let answer =
+        shared::ingest::queue::handle_batch(&writer, &shared::audit::AuditLog::new(store.clone(), 1), batch).await;
     let failed: Vec<&str> = answer.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, ["msg-4", "msg-7"]);
     let users =

@@ -82,23 +82,6 @@ async fn a_tenant_over_its_limit_gets_429_whoever_calls() {
 
 // ----- audit ---------------------------------------------------------------------------------
 
-async fn audit_entries(store: &Store, tenant: &str) -> Vec<serde_json::Value> {
-    integration_tests::partition(store, &shared::store::keys::tenant_pk(tenant))
-        .await
-        .into_iter()
-        .filter(|item| matches!(item.get("SK"), Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk.starts_with("AUDIT#")))
-        .map(|item| {
-            let text = |name: &str| match item.get(name) {
-                Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => serde_json::Value::from(s.clone()),
-                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => serde_json::Value::from(n.parse::<i64>().unwrap()),
-                _ => serde_json::Value::Null,
-            };
-            let names = ["action", "principal", "outcome", "requestId", "syncId", "ttl", "callerKind", "tenantId"];
-            serde_json::Value::Object(names.iter().map(|n| ((*n).to_owned(), text(n))).collect())
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_sync_trigger_of_a_tenant_is_audited_with_its_outcome() {
     let bench = Bench::start().await;
@@ -130,7 +113,7 @@ async fn every_sync_trigger_of_a_tenant_is_audited_with_its_outcome() {
     let other = bench.service(Some(integration_tests::http::B.0), serde_json::json!({}));
     assert_eq!(trigger(other, A.0).await.status, 403);
 
-    let entries = audit_entries(&bench.store, A.0).await;
+    let entries = integration_tests::audit_entries(&bench.store, Some(A.0)).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     let outcomes: Vec<(&str, &str)> =
         entries.iter().map(|e| (e["principal"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();

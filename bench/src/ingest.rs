@@ -254,6 +254,7 @@ fn change_bodies(tenant: &TenantDataset, count: usize) -> Vec<String> {
 
 /// Sends `bodies` through the SQS handler in batches of [`BATCH`], one batch after the other.
 async fn through_handler(writer: &Writer, bodies: &[String]) -> anyhow::Result<Duration> {
+    let audit = shared::audit::AuditLog::new(writer.store().clone(), shared::audit::DEFAULT_RETENTION_DAYS);
     let started = Instant::now();
     for (n, chunk) in bodies.chunks(BATCH).enumerate() {
         let records = chunk
@@ -261,7 +262,7 @@ async fn through_handler(writer: &Writer, bodies: &[String]) -> anyhow::Result<D
             .enumerate()
             .map(|(i, body)| SqsMessage { message_id: format!("{n}-{i}"), body: body.clone() })
             .collect();
-        let answer = queue::handle_batch(writer, SqsBatch { records }).await;
+        let answer = queue::handle_batch(writer, &audit, SqsBatch { records }).await;
         anyhow::ensure!(answer.batch_item_failures.is_empty(), "messages failed: {:?}", answer.batch_item_failures);
     }
     Ok(started.elapsed())
@@ -517,6 +518,7 @@ async fn latency(renames: usize) -> anyhow::Result<()> {
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = tokio::spawn(poll(base, token, expected.clone(), done.clone()));
     let writer = Writer::new(store.clone(), Clock::System);
+    let audit = shared::audit::AuditLog::new(store.clone(), shared::audit::DEFAULT_RETENTION_DAYS);
     let users = &tenant.users[..tenant.users.len().min(100)];
     let t = tenant.tenant.tenant_id.clone();
     for k in 0..renames {
@@ -527,9 +529,12 @@ async fn latency(renames: usize) -> anyhow::Result<()> {
             "sourceVersion": 1_000_000 + k as u64, "record": user })
         .to_string();
         expected.lock().unwrap_or_else(|p| p.into_inner()).insert(name, Instant::now());
-        let answer =
-            queue::handle_batch(&writer, SqsBatch { records: vec![SqsMessage { message_id: k.to_string(), body }] })
-                .await;
+        let answer = queue::handle_batch(
+            &writer,
+            &audit,
+            SqsBatch { records: vec![SqsMessage { message_id: k.to_string(), body }] },
+        )
+        .await;
         anyhow::ensure!(answer.batch_item_failures.is_empty(), "rename {k} failed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -142,6 +142,22 @@ pub async fn partition(store: &Store, pk: &str) -> Vec<RawItem> {
     }
 }
 
+/// The audit entries of `tenant` (`None`: the platform's trail) of this month and the one
+/// before (a test running across a month's end), as JSON.
+pub async fn audit_entries(store: &Store, tenant: Option<&str>) -> Vec<serde_json::Value> {
+    let now = shared::time::Timestamp::now();
+    let mut partitions =
+        vec![shared::audit::audit_pk(tenant, now.plus_millis(-3_600_000)), shared::audit::audit_pk(tenant, now)];
+    partitions.dedup();
+    let mut entries = Vec::new();
+    for pk in partitions {
+        for item in partition(store, &pk).await {
+            entries.push(serde_dynamo::from_item(item).expect("an audit entry is plain attributes"));
+        }
+    }
+    entries
+}
+
 /// Items of a partition keyed by sort key, for comparisons.
 pub async fn partition_by_sk(store: &Store, pk: &str) -> BTreeMap<String, RawItem> {
     partition(store, pk)

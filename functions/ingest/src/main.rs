@@ -16,15 +16,17 @@ async fn main() -> Result<(), Error> {
     shared::runtime::init_logging();
     let state = shared::runtime::state_from_env().unwrap_or_else(|e| shared::runtime::exit_on_config_error(e));
     let writer = Writer::new(state.store.clone(), Clock::System);
+    let audit = state.audit.clone();
     let router = shared::api::serve(shared::api::ingest_routes(), state);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let writer = writer.clone();
+        let audit = audit.clone();
         let router = router.clone();
         async move {
             let LambdaEvent { payload, context } = event;
             if payload.get("Records").is_some() {
                 let batch: SqsBatch = serde_json::from_value(payload).map_err(|_| "not an SQS event")?;
-                return Ok::<_, Error>(serde_json::to_value(handle_batch(&writer, batch).await)?);
+                return Ok::<_, Error>(serde_json::to_value(handle_batch(&writer, &audit, batch).await)?);
             }
             let request: LambdaRequest = serde_json::from_value(payload).map_err(|_| "neither SQS nor HTTP")?;
             let response = Adapter::from(router).call(LambdaEvent::new(request, context)).await?;

@@ -15,12 +15,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 
+use super::audited::{outcome, Audit};
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
+use super::request_id::RequestId;
 use super::respond::json_text;
 use super::AppState;
+use crate::audit::ChangeCounts;
 use crate::auth::CallerScope;
 use crate::ingest::batch::{self, BatchError, ChangeResult, Framing, Scope};
 use crate::ingest::receipts::{self, Claim, ReceiptKey};
@@ -65,32 +69,68 @@ impl Summary {
     }
 }
 
-/// Handler of `POST /tenants/{tenantId}/changes`.
+/// Handler of `POST /tenants/{tenantId}/changes`. Every request that reaches the authorized
+/// tenant leaves an audit entry (`changes.post`) with its outcome and counts.
 pub async fn tenant_changes(
     State(state): State<AppState>,
     caller: Authenticated,
     tenant: TenantPath,
+    request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    may_write(&caller)?;
-    let names = super::tenant_access(&state, &caller, &tenant).await?;
-    receive(&state, &caller, Some(&names.tenant_id), &headers, body).await
+    let audit = Audit { action: "changes.post", caller: &caller, request_id };
+    let access = match may_write(&caller) {
+        Ok(()) => super::tenant_access(&state, &caller, &tenant).await,
+        Err(error) => Err(error),
+    };
+    let names = match access {
+        Ok(names) => names,
+        Err(error) => {
+            let result = Err(error);
+            audit.refused_before_access(&result);
+            return result;
+        }
+    };
+    audited_receive(&state, audit, Some(names.tenant_id), &headers, body).await
 }
 
-/// Handler of `POST /changes` (platform-wide records; platform scope required).
+/// Handler of `POST /changes` (platform-wide records; platform scope required), audited
+/// like the tenant route, in the platform's trail.
 pub async fn platform_changes(
     State(state): State<AppState>,
     caller: Authenticated,
+    request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    may_write(&caller)?;
-    if caller.0.scope != CallerScope::Platform {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "Platform-wide changes need a platform-wide token")
-            .with_code("INSUFFICIENT_SCOPE"));
+    let audit = Audit { action: "changes.post", caller: &caller, request_id };
+    let scope = may_write(&caller).and_then(|()| match caller.0.scope {
+        CallerScope::Platform => Ok(()),
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "Platform-wide changes need a platform-wide token")
+            .with_code("INSUFFICIENT_SCOPE")),
+    });
+    if let Err(error) = scope {
+        let result = Err(error);
+        audit.refused_before_access(&result);
+        return result;
     }
-    receive(&state, &caller, None, &headers, body).await
+    audited_receive(&state, audit, None, &headers, body).await
+}
+
+/// [`receive`], then its audit entry.
+async fn audited_receive(
+    state: &AppState,
+    audit: Audit<'_>,
+    tenant_id: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut counts = None;
+    let result = receive(state, audit.caller, tenant_id.as_deref(), headers, body, &mut counts).await;
+    let outcome = outcome(&result, |_| "applied");
+    audit.record(state, tenant_id, outcome, None, counts).await;
+    result
 }
 
 /// 403 unless the caller holds `platform:write` (never implied by a read scope).
@@ -109,6 +149,7 @@ async fn receive(
     tenant_id: Option<&str>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    counts: &mut Option<ChangeCounts>,
 ) -> Result<Response, ApiError> {
     let mut problems = Vec::new();
     let key = super::sync::idempotency_key(headers, &mut problems);
@@ -125,6 +166,7 @@ async fn receive(
     })?;
     let scope = tenant_id.map(Scope::Tenant).unwrap_or(Scope::Platform);
     let changes = batch::parse(&body, framing, scope).map_err(refused)?;
+    let counts = counts.insert(ChangeCounts::received(&changes));
     let receipt = key.map(|key| ReceiptKey::new(tenant_id, &caller.0.principal, &key));
     let digest = receipts::digest(&body);
     if let Some(receipt) = &receipt {
@@ -158,6 +200,7 @@ async fn receive(
         }
     };
     log_results(caller, tenant_id, &changes, &results);
+    results.iter().for_each(|result| counts.count_outcome(result.outcome));
     let answer = BatchAnswer { success: true, tenant_id, summary: Summary::of(&results), results };
     let text = serde_json::to_string(&answer).map_err(|e| ApiError::internal(&e))?;
     if let Some(receipt) = &receipt {

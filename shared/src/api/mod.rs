@@ -2,6 +2,7 @@
 //! server run these same routers.
 
 pub mod amount;
+mod audited;
 pub mod bootstrap;
 pub mod catalog;
 pub mod changes;
@@ -60,7 +61,7 @@ pub struct AppState {
     pub events: Arc<crate::sync::events::EventPublisher>,
     /// Per-caller and per-tenant request limits.
     pub limits: Arc<limits::RateLimits>,
-    /// The audit trail of sync triggers (and writes).
+    /// The audit trail of sync triggers and writes.
     pub audit: Arc<crate::audit::AuditLog>,
 }
 

@@ -11,13 +11,13 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 
+use super::audited::{outcome, trigger_outcome, Audit};
 use super::credits::configured_configs;
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
 use super::respond::{cached_json, json_response};
 use super::AppState;
-use crate::audit::AuditEntry;
 use crate::auth::TenantRef;
 use crate::store::keys::Collection;
 use crate::store::reader;
@@ -66,27 +66,13 @@ pub async fn trigger(
 ) -> Result<Response, ApiError> {
     let mut note = TriggerNote::default();
     let result = run_trigger(&state, &caller, &tenant, raw, &headers, &mut note).await;
-    let outcome = match &result {
-        Ok(response) if response.headers().contains_key("idempotent-replayed") => "replayed".to_owned(),
-        Ok(response) if response.status() == StatusCode::ACCEPTED => "started".to_owned(),
-        Ok(_) => "completed".to_owned(),
-        Err(error) => error.code().map(str::to_lowercase).unwrap_or_else(|| error.status().as_u16().to_string()),
-    };
+    let audit = Audit { action: "sync.trigger", caller: &caller, request_id };
     match note.tenant_id {
         Some(tenant_id) => {
-            let entry = AuditEntry {
-                action: "sync.trigger",
-                tenant_id,
-                principal: caller.0.principal.clone(),
-                caller_kind: if caller.0.kind == crate::auth::TokenKind::Service { "service" } else { "kinde" },
-                outcome,
-                sync_id: note.sync_id,
-                request_id: request_id.map(|id| id.0 .0.clone()),
-                at: Timestamp::now(),
-            };
-            state.audit.record(entry).await;
+            let outcome = outcome(&result, trigger_outcome);
+            audit.record(&state, Some(tenant_id), outcome, note.sync_id, None).await;
         }
-        None => tracing::info!(principal = %caller.0.principal, %outcome, "sync trigger refused before tenant access"),
+        None => audit.refused_before_access(&result),
     }
     result
 }

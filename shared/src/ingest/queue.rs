@@ -10,7 +10,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
 use super::{apply, Change, Outcome};
+use crate::audit::{AuditEntry, AuditLog, ChangeCounts};
 use crate::store::writer::Writer;
 use crate::time::Timestamp;
 
@@ -51,14 +54,29 @@ pub struct ItemFailure {
 /// The change a message body carries: the body itself, or the `detail` of an EventBridge
 /// event. The error is safe to log: it names the member at fault, never a value.
 pub fn change_of_body(body: &str) -> Result<Change, String> {
+    received_of_body(body).map(|received| received.change)
+}
+
+/// A message's change and who sent it.
+struct Received {
+    change: Change,
+    /// The audit principal: `eventbridge:<source>` for an event the rule forwarded, `sqs` for
+    /// a bare change.
+    principal: String,
+}
+
+fn received_of_body(body: &str) -> Result<Received, String> {
     let value: Value = serde_json::from_str(body).map_err(|_| "malformed: the body is not JSON".to_owned())?;
-    let change = match value {
+    let (change, principal) = match value {
         Value::Object(mut event) if event.contains_key("detail-type") && event.contains_key("source") => {
-            event.remove("detail").ok_or_else(|| "malformed: the event has no detail".to_owned())?
+            let source = event.get("source").and_then(Value::as_str).unwrap_or("-").to_owned();
+            let detail = event.remove("detail").ok_or_else(|| "malformed: the event has no detail".to_owned())?;
+            (detail, format!("eventbridge:{source}"))
         }
-        other => other,
+        other => (other, "sqs".to_owned()),
     };
-    Change::parse(change).map_err(|reason| format!("malformed: {}", loggable(&reason)))
+    let change = Change::parse(change).map_err(|reason| format!("malformed: {}", loggable(&reason)))?;
+    Ok(Received { change, principal })
 }
 
 /// The part of a validation message before its first `:` (`record`, `key.userId`, ...):
@@ -67,41 +85,69 @@ fn loggable(reason: &str) -> &str {
     reason.split(':').next().unwrap_or("change").trim()
 }
 
-/// Applies every message of `batch` and answers which ones failed.
-pub async fn handle_batch(writer: &Writer, batch: SqsBatch) -> BatchResponse {
+/// Applies every message of `batch` and answers which ones failed. Each tenant (and the
+/// platform scope) the batch wrote to gets one audit entry per sender, `changes.ingest`, with
+/// the counts of its changes; a message whose body is not a change is logged only.
+pub async fn handle_batch(writer: &Writer, audit: &AuditLog, batch: SqsBatch) -> BatchResponse {
     let mut response = BatchResponse::default();
+    let mut trails: BTreeMap<(Option<String>, String), ChangeCounts> = BTreeMap::new();
     for message in batch.records {
         // Boxed: the writer's futures are deep enough to overflow the type-layout limit inline.
-        if !Box::pin(handle_message(writer, &message)).await {
+        let handled = Box::pin(handle_message(writer, &message)).await;
+        if let Some((received, outcome)) = &handled {
+            let scope = (received.change.tenant_id().map(str::to_owned), received.principal.clone());
+            let counts = trails.entry(scope).or_default();
+            counts.add(ChangeCounts::received([&received.change]));
+            counts.count_outcome(outcome);
+        }
+        if !matches!(handled, Some((_, "applied" | "unchanged" | "stale"))) {
             response.batch_item_failures.push(ItemFailure { item_identifier: message.message_id });
         }
+    }
+    for ((tenant_id, principal), counts) in trails {
+        let failed = counts.outcomes.keys().any(|outcome| matches!(*outcome, "rejected" | "failed"));
+        let entry = AuditEntry {
+            action: "changes.ingest",
+            tenant_id,
+            principal,
+            caller_kind: "queue",
+            outcome: if failed { "some_failed" } else { "applied" }.to_owned(),
+            sync_id: None,
+            request_id: None,
+            changes: Some(counts),
+            at: Timestamp::now(),
+        };
+        audit.record(entry).await;
     }
     response
 }
 
-/// Applies one message and logs its outcome; `false` when it must come back.
-async fn handle_message(writer: &Writer, message: &SqsMessage) -> bool {
-    let change = match change_of_body(&message.body) {
-        Ok(change) => change,
+/// Applies one message and logs its outcome: the change and its outcome's name (`failed`
+/// for a store error), or `None` when the body is not a change.
+async fn handle_message(writer: &Writer, message: &SqsMessage) -> Option<(Received, &'static str)> {
+    let received = match received_of_body(&message.body) {
+        Ok(received) => received,
         Err(reason) => {
             tracing::warn!(message_id = %message.message_id, outcome = "rejected", reason = %reason, "change");
-            return false;
+            return None;
         }
     };
+    let change = &received.change;
     let change_id = change.change_id.as_deref().unwrap_or("-");
     let lag_ms = change.occurred_at.map(|at| Timestamp::now().millis() - at.millis());
-    match apply(writer, &change).await {
+    let outcome = match apply(writer, change).await {
         Ok(Outcome::Rejected(reason)) => {
             tracing::warn!(change_id, kind = change.kind(), outcome = "rejected", reason = %loggable(&reason), "change");
-            false
+            "rejected"
         }
         Ok(outcome) => {
             tracing::info!(change_id, kind = change.kind(), outcome = outcome.name(), lag_ms, "change");
-            true
+            outcome.name()
         }
         Err(error) => {
             tracing::warn!(change_id, kind = change.kind(), outcome = "failed", error = %error, "change");
-            false
+            "failed"
         }
-    }
+    };
+    Some((received, outcome))
 }
