@@ -34,16 +34,10 @@ const CHANGES: usize = 160;
 /// balances.
 fn initial() -> TenantDataset {
     let mut data = TenantDataset {
-        tenant: tenant(T, "org-churn"),
         users: (0..24).map(|n| user(&format!("user-{n}"), "2025-01-01T00:00:00Z")).collect(),
         entities: vec![entity("org-0", "Root", None, 1)],
         roles: (0..4).map(|n| role(&format!("role-{n}"), n)).collect(),
-        role_assignments: Vec::new(),
-        memberships: Vec::new(),
-        credit_balances: Vec::new(),
-        credit_configs: Vec::new(),
-        entitlements: Vec::new(),
-        source_versions: Default::default(),
+        ..TenantDataset::empty(tenant(T, "org-churn"))
     };
     for n in 1..6 {
         data.entities.push(entity(&format!("org-{n}"), &format!("Unit {n}"), Some("org-0"), 2));

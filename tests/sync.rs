@@ -491,3 +491,112 @@ mod launching {
         assert_eq!(status.last_run.unwrap().status, shared::sync::record::RunStatus::Succeeded);
     }
 }
+
+/// A tenant whose collections hold every case a default pull leaves out: inactive records,
+/// records not listed (their user is gone), tombstones.
+async fn tenant_with_every_case(w: &Writer, t: &str) {
+    w.put_tenant(&tenant(t, &format!("org_{t}"))).await.unwrap();
+    w.put_entity(t, &entity("root", "Root", None, 1)).await.unwrap();
+    let mut closed = entity("closed", "Closed", Some("root"), 2);
+    closed.is_active = Some(false);
+    w.put_entity(t, &closed).await.unwrap();
+    for n in 0..6 {
+        w.put_user(t, &user(&format!("u{n}"), "2025-01-01T00:00:00Z")).await.unwrap();
+    }
+    let inactive = User { is_active: Some(false), ..user("u-inactive", "2025-01-02T00:00:00Z") };
+    w.put_user(t, &inactive).await.unwrap();
+    w.put_role(t, &role("r1", 1)).await.unwrap();
+    w.put_role_assignment(t, &role_assignment("ra-1", "u1", "r1")).await.unwrap();
+    w.put_role_assignment(t, &role_assignment("ra-gone", "u5", "r1")).await.unwrap();
+    w.put_membership(t, &membership("m-1", "u1", "root", true, Some("E1"))).await.unwrap();
+    w.put_membership(t, &membership("m-gone", "u5", "root", false, None)).await.unwrap();
+    let balance = serde_json::from_value(json!({ "entityId": "root", "availableCredits": "10" })).unwrap();
+    w.put_credit_balance(t, &balance).await.unwrap();
+    // u5 leaves: a tombstone, and its assignments stay live but unlisted until their deletes.
+    shared::ingest::apply(
+        w,
+        &shared::ingest::Change::parse(json!({ "changeId": "d-u5", "type": "user", "op": "delete", "tenantId": t,
+            "sourceVersion": 1, "key": { "userId": "u5" } }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_run_in_one_read_reports_what_the_phases_report_one_by_one() {
+    use shared::sync::run::{new_sync_id, run_phases, SyncOptions};
+    let (bench, data) = Bench::seeded().await;
+    let w = Writer::new(bench.store.clone(), Clock::System);
+    tenant_with_every_case(&w, "t-cases").await;
+    let catalog = reader::catalog(&bench.store).await.unwrap();
+    let tenants = data.tenants.iter().map(|t| t.tenant.tenant_id.as_str()).chain(["t-cases"]);
+    for t in tenants {
+        let run = run_phases(&w, &catalog, t, &new_sync_id(), SyncOptions::default()).await;
+        let essential = phases::essential(&bench.store, t).await;
+        let reference = phases::reference(&bench.store, t, &catalog).await;
+        let validation = shared::sync::run::validation_phase(&w, t, SyncOptions::default()).await;
+        assert_eq!(run.phases.essential, essential, "{t}");
+        assert_eq!(run.phases.reference, reference, "{t}");
+        assert_eq!(run.phases.validation, validation, "{t}");
+    }
+    let cases = run_phases(&w, &catalog, "t-cases", &new_sync_id(), SyncOptions::default()).await;
+    assert_eq!(cases.phases.essential.data.user_profiles.count, 5, "u0-u4: not the inactive one, not the deleted");
+    assert_eq!(cases.phases.essential.data.organizations.count, 1, "not the closed entity");
+    let reference = &cases.phases.reference.data;
+    assert_eq!(reference.role_assignments.as_ref().unwrap().count, 1, "not the unlisted one");
+    assert_eq!(reference.employee_assignments.as_ref().unwrap().count, 1);
+}
+
+#[tokio::test]
+async fn organizations_renamed_during_a_sync_are_counted_once() {
+    use shared::sync::run::{new_sync_id, run_phases, SyncOptions};
+    const ENTITIES: usize = 3_000;
+    const RENAMERS: usize = 4;
+    let store = fresh_store().await;
+    let w = writer(&store);
+    let t = "t-renames";
+    let mut entities = vec![entity("root", "Root", None, 1)];
+    entities.extend((1..ENTITIES).map(|n| entity(&format!("e{n:04}"), &format!("M{n:04}"), Some("root"), 2)));
+    let data = shared::store::bulk::TenantDataset {
+        users: vec![user("u", "2025-01-01T00:00:00Z")],
+        entities,
+        ..shared::store::bulk::TenantDataset::empty(tenant(t, "org_renames"))
+    };
+    shared::store::bulk::load_tenant(&store, &data, shared::seed::seed_clock(), &|_| {}).await.unwrap();
+    // Renames move entities back and forth across the name order of the `byActive` index
+    // while the run reads; a walk in that order meets some twice and misses others.
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (done, renames) = (std::sync::Arc::new(AtomicBool::new(false)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let renamers: Vec<_> = (0..RENAMERS)
+        .map(|lane| {
+            let (w, done, renames) = (w.clone(), done.clone(), renames.clone());
+            tokio::spawn(async move {
+                for round in 0.. {
+                    for n in (1 + lane..ENTITIES).step_by(RENAMERS) {
+                        if done.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let name = if (round + n) % 2 == 0 { format!("A{n:04}") } else { format!("Z{n:04}") };
+                        w.put_entity(t, &entity(&format!("e{n:04}"), &name, Some("root"), 2)).await.unwrap();
+                        renames.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let catalog = reader::catalog(&store).await.unwrap();
+    let mut runs = 0;
+    // At least three runs, and on until the renames have moved a few hundred entities.
+    while runs < 3 || renames.load(Ordering::Relaxed) < 300 {
+        // The run in process and the worker's essential task alike.
+        let run = run_phases(&w, &catalog, t, &new_sync_id(), SyncOptions::default()).await;
+        assert!(run.phases.essential.success);
+        assert_eq!(run.phases.essential.data.organizations.count, ENTITIES as u64, "every entity once in a run");
+        let task = phases::essential(&store, t).await;
+        assert_eq!(task.data.organizations.count, ENTITIES as u64, "every entity once in the essential task");
+        runs += 1;
+    }
+    done.store(true, Ordering::Relaxed);
+    futures::future::join_all(renamers).await.into_iter().for_each(Result::unwrap);
+}

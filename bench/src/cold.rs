@@ -289,16 +289,7 @@ fn event_for(fixture: &Fixture, function: &str, token: &str) -> anyhow::Result<V
         "sync-api" => "sync/status",
         _ => "users",
     };
-    let path = format!("/api/sync/tenants/{tenant}/{route}");
-    Ok(json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-        "headers": { "authorization": format!("Bearer {token}"), "host": "bench" },
-        "requestContext": { "accountId": "123456789012", "apiId": "bench", "domainName": "bench",
-            "http": { "method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
-            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "24/Nov/2026:12:00:00 +0000",
-            "timeEpoch": 1795521600000_u64 },
-        "isBase64Encoded": false
-    }))
+    Ok(crate::setup::http_api_event(&format!("/api/sync/tenants/{tenant}/{route}"), "", token))
 }
 
 /// Starts `binary` with environment `env` under a fresh emulated Runtime API, sends `event`

@@ -5,6 +5,7 @@
 
 mod cold;
 mod counting;
+mod cpu;
 mod ingest;
 mod initial;
 mod scale;
@@ -33,6 +34,8 @@ enum Command {
     Warm(Rounds),
     /// Cold start of each function's release binary against a hello-world.
     Cold(Rounds),
+    /// CPU per request through the Lambda handler against the floor, for every paged route.
+    Cpu(Rounds),
     /// Seed and import throughput, then the sync at scale.
     Scale(ScaleArgs),
     /// The initial load (`updatedSince` = the epoch) against a full walk of `users`.
@@ -132,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
         Command::All(Rounds { rounds }) => {
             let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
             warm::run(&fixture, or(rounds, 200)).await?;
+            cpu::run(&fixture, or(rounds, 50)).await?;
             cold::run(&fixture, or(rounds, 20).min(50)).await?;
             initial::run(50_000, 3).await?;
             ingest::run(2_000, 3, 50_000).await?;
@@ -141,6 +145,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Warm(Rounds { rounds }) => {
             let fixture = setup::seeded("warm", Some(WARM_TENANT)).await?;
             warm::run(&fixture, or(rounds, 200)).await
+        }
+        Command::Cpu(Rounds { rounds }) => {
+            let fixture = setup::seeded("cpu", Some(WARM_TENANT)).await?;
+            cpu::run(&fixture, or(rounds, 50)).await.map(drop)
         }
         Command::Cold(Rounds { rounds }) => {
             let fixture = setup::seeded("cold", Some(WARM_TENANT)).await?;

@@ -69,6 +69,20 @@ pub async fn seeded(label: &str, scale: Option<ScaleSpec>) -> anyhow::Result<Fix
     Fixture::over(config, data).await
 }
 
+/// An API Gateway HTTP API (v2) event for `GET path?query` with `token`, as API Gateway
+/// hands it to a function.
+pub fn http_api_event(path: &str, query: &str, token: &str) -> serde_json::Value {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+        "headers": { "authorization": format!("Bearer {token}"), "host": "bench" },
+        "requestContext": { "accountId": "123456789012", "apiId": "bench", "domainName": "bench",
+            "http": { "method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench" },
+            "requestId": "bench", "routeKey": "$default", "stage": "$default", "time": "24/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795521600000_u64 },
+        "isBase64Encoded": false
+    })
+}
+
 async fn serve_jwks(key: &DevSigningKey) -> anyhow::Result<String> {
     let keys = dev::jwk_set(&[key]);
     let app = Router::new().route("/.well-known/jwks", get(move || std::future::ready(Json(keys.clone()))));

@@ -89,7 +89,7 @@ async fn full_request(app: &axum::Router, uri: &str, token: &str) -> anyhow::Res
 /// The DynamoDB requests a default page needs, made directly with the SDK: one strongly
 /// consistent `Query` on the active-records index for `limit + 1` items and the counters'
 /// `GetItem`, concurrently (what the route issues; see `docs/api.md`).
-async fn raw_requests(
+pub async fn raw_requests(
     store: &shared::store::Store,
     tenant: &str,
     collection: Collection,

@@ -1,18 +1,19 @@
 //! The essential and reference phases (10.2, 10.3): for each collection, the records a
-//! default pull of its route returns, with their count, checksum and watermark.
+//! default pull of its route returns, with their count, checksum and watermark, read by id
+//! from the base table ([`stream`]), the read validation shares.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::checksum::Checksum;
 use crate::api::credits::configured_configs;
 use crate::model::{CatalogApp, CreditBalance, Entity, Membership, Role, RoleAssignment, User};
-use crate::store::item::CollectionRecord;
-use crate::store::query::{self, ListMode, ListRequest};
-use crate::store::{reader, Store, StoreError};
+use crate::store::item::{attr, CollectionRecord, RawItem, Stored};
+use crate::store::keys::tenant_pk;
+use crate::store::reader::{self, CollectionCounts};
+use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
-/// Records read per page while streaming a collection.
-const PAGE: usize = 500;
 /// The error text of a failed step: generic, never internal detail.
 pub const STEP_ERROR: &str = "Collection could not be read";
 
@@ -34,7 +35,7 @@ pub struct StepResult {
 }
 
 /// Count, checksum and watermark of records seen so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tally {
     count: u64,
     checksum: Checksum,
@@ -49,7 +50,8 @@ impl Tally {
         self.watermark = self.watermark.max(Some(updated_at));
     }
 
-    fn finish(self) -> StepResult {
+    /// The sub-result of what was tallied.
+    pub fn finish(self) -> StepResult {
         StepResult {
             success: true,
             count: self.count,
@@ -60,36 +62,77 @@ impl Tally {
     }
 }
 
-fn step(result: Result<Tally, StoreError>, collection: &str) -> StepResult {
+/// The sub-result of a step that read `result`; a failure is logged with `collection`.
+pub fn step(result: Result<Tally, StoreError>, collection: &str) -> StepResult {
     match result {
         Ok(tally) => tally.finish(),
         Err(error) => {
             tracing::warn!(%error, collection, "sync step failed");
-            StepResult { success: false, count: 0, checksum: None, watermark: None, error: Some(STEP_ERROR.to_owned()) }
+            failed_step()
         }
     }
 }
 
-/// Streams a collection's default pull (active, listed records) and tallies it.
-pub async fn tally_collection<R: CollectionRecord>(store: &Store, tenant_id: &str) -> Result<Tally, StoreError> {
-    let mut tally = Tally::default();
-    let mut start_after = None;
-    loop {
-        let request = ListRequest { limit: PAGE, start_after, ..Default::default() };
-        let page = query::list::<R>(store, tenant_id, ListMode::Active, &request).await?;
-        for stored in &page.items {
+/// The sub-result of a step whose read failed (its error is generic, never internal).
+pub fn failed_step() -> StepResult {
+    StepResult { success: false, count: 0, checksum: None, watermark: None, error: Some(STEP_ERROR.to_owned()) }
+}
+
+/// What streaming one collection's base-table items gave besides the visits: its counts
+/// for the counters, and the tally of the records its default pull returns (the items on the
+/// `byActive` index, the ones carrying `ASK`).
+pub(super) struct Streamed {
+    /// Listed, active and live records, for the counters.
+    pub counts: CollectionCounts,
+    /// The default pull's records.
+    pub default_pull: Tally,
+}
+
+/// Streams the live records of a collection in base-table order (by id), counting index
+/// membership for the counters and tallying the default pull, and shows each live record to
+/// `visit`.
+///
+/// By id, not in the `byActive` index's list order: a record renamed while the stream reads
+/// moves in the list order (an entity's name, a role's priority are in its key), and a walk
+/// of the index could meet it twice or not at all; its base-table key never moves.
+pub(super) async fn stream<R: CollectionRecord>(
+    store: &Store,
+    tenant_id: &str,
+    mut visit: impl FnMut(&R),
+) -> Result<Streamed, StoreError> {
+    let mut streamed = Streamed { counts: CollectionCounts::default(), default_pull: Tally::default() };
+    reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), &[], |items| {
+        for item in items {
+            let (listed, active) = (has(&item, attr::OSK), has(&item, attr::ASK));
+            let stored: Stored<R, R::Derived> = serde_dynamo::from_item(item)?;
             if let Some(record) = stored.live() {
-                tally.add(record.id(), stored.updated_at);
+                let counts = &mut streamed.counts;
+                counts.listed += i64::from(listed);
+                counts.active += i64::from(active);
+                counts.live += 1;
+                if active {
+                    streamed.default_pull.add(record.id(), stored.updated_at);
+                }
+                visit(record);
             }
         }
-        match page.next {
-            Some(next) => start_after = Some(next),
-            None => return Ok(tally),
-        }
-    }
+        Ok(())
+    })
+    .await?;
+    Ok(streamed)
 }
 
-async fn tally_tenant(store: &Store, tenant_id: &str) -> Result<Tally, StoreError> {
+fn has(item: &RawItem, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::S(_)))
+}
+
+/// Tallies a collection's default pull (active, listed records), read by id ([`stream`]).
+pub async fn tally_collection<R: CollectionRecord>(store: &Store, tenant_id: &str) -> Result<Tally, StoreError> {
+    Ok(stream::<R>(store, tenant_id, |_| {}).await?.default_pull)
+}
+
+/// The tenant record's tally (count 1 when it exists and is not deleted).
+pub async fn tally_tenant(store: &Store, tenant_id: &str) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     if let Some(stored) = reader::tenant(store, tenant_id).await? {
         if let Some(tenant) = stored.live() {
@@ -99,7 +142,8 @@ async fn tally_tenant(store: &Store, tenant_id: &str) -> Result<Tally, StoreErro
     Ok(tally)
 }
 
-async fn tally_credit_configs(store: &Store, tenant_id: &str, catalog: &[CatalogApp]) -> Result<Tally, StoreError> {
+/// The tally of the tenant's and the global credit configurations over every catalog app.
+pub async fn tally_credit_configs(store: &Store, tenant_id: &str, catalog: &[CatalogApp]) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     for entry in configured_configs(store, tenant_id, catalog).await? {
         if let (Some(id), Some(at)) = (&entry.config_id, entry.updated_at) {
@@ -137,11 +181,15 @@ pub async fn essential(store: &Store, tenant_id: &str) -> EssentialPhase {
         tally_collection::<User>(store, tenant_id),
         tally_collection::<Entity>(store, tenant_id),
     );
-    let data = EssentialData {
+    essential_of(EssentialData {
         tenant: step(tenant, "tenant"),
         user_profiles: step(users, "userProfiles"),
         organizations: step(organizations, "organizations"),
-    };
+    })
+}
+
+/// The essential phase of its sub-results.
+pub fn essential_of(data: EssentialData) -> EssentialPhase {
     let success = data.tenant.success && data.user_profiles.success && data.organizations.success;
     EssentialPhase { success, data }
 }
@@ -196,14 +244,18 @@ pub async fn reference(store: &Store, tenant_id: &str, catalog: &[CatalogApp]) -
         tally_collection::<Membership>(store, tenant_id),
         tally_collection::<RoleAssignment>(store, tenant_id),
     );
-    let data = ReferenceData {
+    reference_of(ReferenceData {
         tenant_users: Some(step(users, "tenantUsers")),
         roles: Some(step(roles, "roles")),
         credit_configs: Some(step(configs, "creditConfigs")),
         entity_credits: Some(step(credits, "entityCredits")),
         employee_assignments: Some(step(memberships, "employeeAssignments")),
         role_assignments: Some(step(assignments, "roleAssignments")),
-    };
+    })
+}
+
+/// The (not skipped) reference phase of its sub-results.
+pub fn reference_of(data: ReferenceData) -> ReferencePhase {
     let all = [
         &data.tenant_users,
         &data.roles,

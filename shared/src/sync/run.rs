@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::phases::{self, EssentialPhase, ReferencePhase};
+use super::phases::{self, EssentialData, EssentialPhase, ReferenceData, ReferencePhase};
 use super::validation::{self, Issue, Validation};
 use crate::model::CatalogApp;
+use crate::store::keys::Collection;
 use crate::store::writer::Writer;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 
 /// Options a run was started with.
@@ -148,7 +150,12 @@ pub fn new_sync_id() -> String {
 
 /// Runs the validation phase; an unexpected failure becomes a `VALIDATION_ERROR` issue.
 pub async fn validation_phase(writer: &Writer, tenant_id: &str, options: SyncOptions) -> ValidationPhase {
-    match validation::validate(writer, tenant_id, options.skip_reference_data).await {
+    validation_phase_of(validation::validate(writer, tenant_id, options.skip_reference_data).await, tenant_id)
+}
+
+/// The validation phase of validation's outcome.
+fn validation_phase_of(outcome: Result<validation::ValidationOutcome, StoreError>, tenant_id: &str) -> ValidationPhase {
+    match outcome {
         Ok(outcome) => ValidationPhase {
             success: outcome.validation.completeness == 100 && outcome.validation.issues.is_empty(),
             validation: outcome.validation,
@@ -173,7 +180,73 @@ pub async fn validation_phase(writer: &Writer, tenant_id: &str, options: SyncOpt
     }
 }
 
-/// Runs every phase of a run in process and assembles its results.
+/// The three phases in one read of the tenant: validation's read of every collection
+/// (`validation::gather`) also gives each collection's default-pull tally, so the essential
+/// and reference sub-results come from it instead of walking the `byActive` index of each
+/// collection again (users twice). Sub-results are those of the separate phases at the
+/// moment of the read; the worker's separate tasks cannot share the read (their state is
+/// limited to 256 KB) and read per phase.
+async fn phases_in_one_read(
+    writer: &Writer,
+    catalog: &[CatalogApp],
+    tenant_id: &str,
+    options: SyncOptions,
+) -> (EssentialPhase, ReferencePhase, ValidationPhase) {
+    let store = writer.store();
+    let configs = async {
+        match options.skip_reference_data {
+            true => None,
+            false => Some(phases::tally_credit_configs(store, tenant_id, catalog).await),
+        }
+    };
+    let (tenant, configs, gathered) =
+        tokio::join!(phases::tally_tenant(store, tenant_id), configs, validation::gather(store, tenant_id));
+    let tenant = phases::step(tenant, "tenant");
+    let mut gathered = match gathered {
+        Ok(gathered) => gathered,
+        Err(error) => {
+            tracing::warn!(%error, tenant = tenant_id, "the sync's read failed");
+            let failed = phases::failed_step;
+            let essential =
+                phases::essential_of(EssentialData { tenant, user_profiles: failed(), organizations: failed() });
+            let reference = match options.skip_reference_data {
+                true => phases::reference_skipped(),
+                false => phases::reference_of(ReferenceData {
+                    tenant_users: Some(failed()),
+                    roles: Some(failed()),
+                    credit_configs: configs.map(|c| phases::step(c, "creditConfigs")),
+                    entity_credits: Some(failed()),
+                    employee_assignments: Some(failed()),
+                    role_assignments: Some(failed()),
+                }),
+            };
+            return (essential, reference, validation_phase_of(Err(error), tenant_id));
+        }
+    };
+    let mut tally = |collection| gathered.default_pull(collection).finish();
+    let users = tally(Collection::Users);
+    let essential = phases::essential_of(EssentialData {
+        tenant,
+        user_profiles: users.clone(),
+        organizations: tally(Collection::Entities),
+    });
+    let reference = match configs {
+        None => phases::reference_skipped(),
+        Some(configs) => phases::reference_of(ReferenceData {
+            tenant_users: Some(users),
+            roles: Some(tally(Collection::Roles)),
+            credit_configs: Some(phases::step(configs, "creditConfigs")),
+            entity_credits: Some(tally(Collection::CreditBalances)),
+            employee_assignments: Some(tally(Collection::Memberships)),
+            role_assignments: Some(tally(Collection::RoleAssignments)),
+        }),
+    };
+    let outcome = validation::conclude(writer, tenant_id, gathered, options.skip_reference_data).await;
+    (essential, reference, validation_phase_of(outcome, tenant_id))
+}
+
+/// Runs every phase of a run in process, in one read of the tenant, and assembles its
+/// results.
 pub async fn run_phases(
     writer: &Writer,
     catalog: &[CatalogApp],
@@ -182,13 +255,7 @@ pub async fn run_phases(
     options: SyncOptions,
 ) -> SyncResults {
     let started_at = Timestamp::now();
-    let essential = phases::essential(writer.store(), tenant_id).await;
-    let reference = if options.skip_reference_data {
-        phases::reference_skipped()
-    } else {
-        phases::reference(writer.store(), tenant_id, catalog).await
-    };
-    let validation = validation_phase(writer, tenant_id, options).await;
+    let (essential, reference, validation) = phases_in_one_read(writer, catalog, tenant_id, options).await;
     let success = essential.success && (options.skip_reference_data || reference.success) && validation.success;
     let completed_at = Timestamp::now();
     SyncResults {

@@ -2,19 +2,20 @@
 //! record (active or not, listed or not), and repair of the tenant's counters.
 //!
 //! Records are streamed by key prefix one DynamoDB page at a time; only what the checks need
-//! is kept (id sets, the parent of each entity, the references to check), never rows.
+//! is kept (id sets, the parent of each entity, the references to check), never rows. The
+//! same read yields each collection's default-pull tally, which an in-process run uses for
+//! its essential and reference sub-results instead of walking the collections again
+//! (`run::run_phases`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::counters::CounterDrift;
+use super::phases::{stream, Tally};
 use crate::model::{CreditBalance, Entity, Membership, Role, RoleAssignment, User};
-use crate::store::item::{attr, CollectionRecord, RawItem, Stored};
-use crate::store::keys::tenant_pk;
-use crate::store::reader::{self, CollectionCounts, Counters};
+use crate::store::keys::Collection;
+use crate::store::reader::{self, Counters};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 
@@ -67,99 +68,132 @@ impl Offenders {
     }
 }
 
-/// Streams the live records of a collection, counting index membership for the counters.
-async fn stream<R: CollectionRecord>(
-    store: &Store,
-    tenant_id: &str,
-    counts: &mut Counters,
-    mut visit: impl FnMut(&R),
-) -> Result<(), StoreError> {
-    let mut tally = CollectionCounts::default();
-    reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), &[], |items| {
-        for item in items {
-            let (listed, active) = (has(&item, attr::OSK), has(&item, attr::ASK));
-            let stored: Stored<R, R::Derived> = decode(item)?;
-            if let Some(record) = stored.live() {
-                tally.listed += i64::from(listed);
-                tally.active += i64::from(active);
-                tally.live += 1;
-                visit(record);
+/// One read of every collection of a tenant (each base-table prefix once): what validation
+/// checks, the counts it repairs the counters with, and each collection's default-pull
+/// tally, which an in-process run reports as the essential and reference sub-results.
+pub struct Gathered {
+    counters_version: Option<u64>,
+    tenant_exists: bool,
+    counts: Counters,
+    default_pulls: HashMap<Collection, Tally>,
+    active_users: u64,
+    active_entities: u64,
+    parents: HashMap<String, Option<String>>,
+    primaries: Vec<(String, String)>,
+    ra_user: Offenders,
+    ra_role: Offenders,
+    m_user: Offenders,
+    m_entity: Offenders,
+    credit_entity: Offenders,
+}
+
+impl Gathered {
+    /// The tally of `collection`'s default pull, taken from the read (the sub-result a
+    /// separate `byActive` walk would have given at the same moment).
+    pub fn default_pull(&mut self, collection: Collection) -> Tally {
+        self.default_pulls.remove(&collection).unwrap_or_default()
+    }
+}
+
+/// Reads every collection once: users, entities and roles concurrently (the id sets the
+/// references are checked against), then role assignments, memberships and credit balances
+/// concurrently, checked as they stream. Only id sets and offenders are kept, never rows.
+pub async fn gather(store: &Store, tenant_id: &str) -> Result<Gathered, StoreError> {
+    // The counters' version before any record is read (see `counters`).
+    let (_, counters_version) = reader::counters_with_version(store, tenant_id).await?;
+    let tenant_exists = reader::tenant(store, tenant_id).await?.is_some_and(|t| t.live().is_some());
+
+    let (mut users, mut primaries, mut active_users) = (HashSet::new(), Vec::new(), 0u64);
+    let (mut parents, mut active_entities) = (HashMap::new(), 0u64);
+    let mut roles = HashSet::new();
+    let (streamed_users, streamed_entities, streamed_roles) = tokio::join!(
+        stream::<User>(store, tenant_id, |u| {
+            users.insert(u.user_id.clone());
+            active_users += u64::from(u.active());
+            if let Some(primary) = &u.primary_organization_id {
+                primaries.push((u.user_id.clone(), primary.clone()));
             }
-        }
-        Ok(())
+        }),
+        stream::<Entity>(store, tenant_id, |e| {
+            parents.insert(e.entity_id.clone(), e.parent_entity_id.clone());
+            active_entities += u64::from(e.active());
+        }),
+        stream::<Role>(store, tenant_id, |r| {
+            roles.insert(r.role_id.clone());
+        }),
+    );
+
+    let (mut ra_user, mut ra_role, mut m_user, mut m_entity, mut credit_entity) =
+        (Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default());
+    let (streamed_assignments, streamed_memberships, streamed_balances) = tokio::join!(
+        stream::<RoleAssignment>(store, tenant_id, |a| {
+            if !users.contains(&a.user_id) {
+                ra_user.0.insert(a.assignment_id.clone());
+            }
+            if !roles.contains(&a.role_id) {
+                ra_role.0.insert(a.assignment_id.clone());
+            }
+        }),
+        stream::<Membership>(store, tenant_id, |m| {
+            if !users.contains(&m.user_id) {
+                m_user.0.insert(m.membership_id.clone());
+            }
+            if !parents.contains_key(&m.entity_id) {
+                m_entity.0.insert(m.membership_id.clone());
+            }
+        }),
+        stream::<CreditBalance>(store, tenant_id, |b| {
+            if !parents.contains_key(&b.entity_id) {
+                credit_entity.0.insert(b.entity_id.clone());
+            }
+        }),
+    );
+    let mut counts = Counters::default();
+    let mut default_pulls = HashMap::new();
+    let streamed = [
+        (Collection::Users, streamed_users?),
+        (Collection::Entities, streamed_entities?),
+        (Collection::Roles, streamed_roles?),
+        (Collection::RoleAssignments, streamed_assignments?),
+        (Collection::Memberships, streamed_memberships?),
+        (Collection::CreditBalances, streamed_balances?),
+    ];
+    for (collection, streamed) in streamed {
+        counts.0.insert(collection, streamed.counts);
+        default_pulls.insert(collection, streamed.default_pull);
+    }
+    Ok(Gathered {
+        counters_version,
+        tenant_exists,
+        counts,
+        default_pulls,
+        active_users,
+        active_entities,
+        parents,
+        primaries,
+        ra_user,
+        ra_role,
+        m_user,
+        m_entity,
+        credit_entity,
     })
-    .await?;
-    counts.0.insert(R::COLLECTION, tally);
-    Ok(())
-}
-
-fn has(item: &RawItem, name: &str) -> bool {
-    matches!(item.get(name), Some(AttributeValue::S(_)))
-}
-
-fn decode<T: DeserializeOwned>(item: RawItem) -> Result<T, StoreError> {
-    Ok(serde_dynamo::from_item(item)?)
 }
 
 /// Runs validation for a tenant and repairs its counters if they drifted (and nothing moved
 /// them while it read; see [`counters`](super::counters)).
 pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) -> Result<ValidationOutcome, StoreError> {
-    let store = writer.store();
-    let mut counts = Counters::default();
-    let (_, counters_version) = reader::counters_with_version(store, tenant_id).await?;
-    let tenant_exists = reader::tenant(store, tenant_id).await?.is_some_and(|t| t.live().is_some());
+    let gathered = gather(writer.store(), tenant_id).await?;
+    conclude(writer, tenant_id, gathered, skip_reference).await
+}
 
-    let mut users = HashSet::new();
-    let mut primaries: Vec<(String, String)> = Vec::new();
-    let mut active_users = 0u64;
-    stream::<User>(store, tenant_id, &mut counts, |u| {
-        users.insert(u.user_id.clone());
-        active_users += u64::from(u.active());
-        if let Some(primary) = &u.primary_organization_id {
-            primaries.push((u.user_id.clone(), primary.clone()));
-        }
-    })
-    .await?;
-    let mut parents: HashMap<String, Option<String>> = HashMap::new();
-    let mut active_entities = 0u64;
-    stream::<Entity>(store, tenant_id, &mut counts, |e| {
-        parents.insert(e.entity_id.clone(), e.parent_entity_id.clone());
-        active_entities += u64::from(e.active());
-    })
-    .await?;
-    let mut roles = HashSet::new();
-    stream::<Role>(store, tenant_id, &mut counts, |r| {
-        roles.insert(r.role_id.clone());
-    })
-    .await?;
-
-    let (mut ra_user, mut ra_role, mut m_user, mut m_entity, mut credit_entity) =
-        (Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default(), Offenders::default());
-    stream::<RoleAssignment>(store, tenant_id, &mut counts, |a| {
-        if !users.contains(&a.user_id) {
-            ra_user.0.insert(a.assignment_id.clone());
-        }
-        if !roles.contains(&a.role_id) {
-            ra_role.0.insert(a.assignment_id.clone());
-        }
-    })
-    .await?;
-    stream::<Membership>(store, tenant_id, &mut counts, |m| {
-        if !users.contains(&m.user_id) {
-            m_user.0.insert(m.membership_id.clone());
-        }
-        if !parents.contains_key(&m.entity_id) {
-            m_entity.0.insert(m.membership_id.clone());
-        }
-    })
-    .await?;
-    stream::<CreditBalance>(store, tenant_id, &mut counts, |b| {
-        if !parents.contains_key(&b.entity_id) {
-            credit_entity.0.insert(b.entity_id.clone());
-        }
-    })
-    .await?;
-
+/// The checks over what [`gather`] read, in the contract's order, and the counter repair.
+pub async fn conclude(
+    writer: &Writer,
+    tenant_id: &str,
+    gathered: Gathered,
+    skip_reference: bool,
+) -> Result<ValidationOutcome, StoreError> {
+    let Gathered { tenant_exists, active_users, active_entities, parents, .. } = &gathered;
     let unknown_parent = Offenders(
         parents
             .iter()
@@ -167,11 +201,12 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
             .map(|(id, _)| id.clone())
             .collect(),
     );
-    let cycle = Offenders(entities_on_cycles(&parents));
-    let unknown_primary =
-        Offenders(primaries.into_iter().filter(|(_, org)| !parents.contains_key(org)).map(|(user, _)| user).collect());
+    let cycle = Offenders(entities_on_cycles(parents));
+    let unknown_primary = Offenders(
+        gathered.primaries.iter().filter(|(_, org)| !parents.contains_key(org)).map(|(user, _)| user.clone()).collect(),
+    );
 
-    let passed = u32::from(tenant_exists) + u32::from(active_users > 0) + u32::from(active_entities > 0);
+    let passed = u32::from(*tenant_exists) + u32::from(*active_users > 0) + u32::from(*active_entities > 0);
     let completeness = ((100 * passed) as f64 / 3.0).round() as u8;
     let mut issues = Vec::new();
     if !tenant_exists {
@@ -182,7 +217,7 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
             sample: vec![tenant_id.to_owned()],
         });
     }
-    if active_users == 0 {
+    if *active_users == 0 {
         issues.push(Issue {
             code: "NO_ACTIVE_USERS".into(),
             message: "The tenant has no active user".into(),
@@ -190,7 +225,7 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
             sample: Vec::new(),
         });
     }
-    if active_entities == 0 {
+    if *active_entities == 0 {
         issues.push(Issue {
             code: "NO_ACTIVE_ORGANIZATIONS".into(),
             message: "The tenant has no active organization".into(),
@@ -198,12 +233,13 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
             sample: Vec::new(),
         });
     }
+    let g = &gathered;
     let reference_checks = [
-        ra_user.issue("ROLE_ASSIGNMENT_UNKNOWN_USER", "Role assignments whose user does not exist in the tenant"),
-        ra_role.issue("ROLE_ASSIGNMENT_UNKNOWN_ROLE", "Role assignments whose role does not exist in the tenant"),
-        m_user
+        g.ra_user.issue("ROLE_ASSIGNMENT_UNKNOWN_USER", "Role assignments whose user does not exist in the tenant"),
+        g.ra_role.issue("ROLE_ASSIGNMENT_UNKNOWN_ROLE", "Role assignments whose role does not exist in the tenant"),
+        g.m_user
             .issue("EMPLOYEE_ASSIGNMENT_UNKNOWN_USER", "Employee assignments whose user does not exist in the tenant"),
-        m_entity.issue(
+        g.m_entity.issue(
             "EMPLOYEE_ASSIGNMENT_UNKNOWN_ENTITY",
             "Employee assignments whose entity does not exist in the tenant",
         ),
@@ -221,12 +257,12 @@ pub async fn validate(writer: &Writer, tenant_id: &str, skip_reference: bool) ->
     );
     if !skip_reference {
         issues.extend(
-            credit_entity
+            g.credit_entity
                 .issue("ENTITY_CREDIT_UNKNOWN_ENTITY", "Credit balances whose entity does not exist in the tenant"),
         );
     }
 
-    let counter_drift = super::counters::reconcile(writer, tenant_id, &counts, counters_version).await?;
+    let counter_drift = super::counters::reconcile(writer, tenant_id, &g.counts, g.counters_version).await?;
     Ok(ValidationOutcome { validation: Validation { completeness, issues }, counter_drift })
 }
 
