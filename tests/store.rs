@@ -283,3 +283,51 @@ async fn deletes_leave_tombstones_that_normal_reads_skip() {
     let stored = reader::get_record::<User>(&store, T, &user_sk("gone")).await.unwrap().unwrap();
     assert!(stored.live().is_none());
 }
+
+/// Decodes `item` with the store's decoder and with `serde_dynamo`, which must agree.
+fn both_decoders_agree<T>(item: &shared::store::item::RawItem) -> usize
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let ours: T = shared::store::decode::from_attributes(item).expect("the store's decoder reads the item");
+    let theirs: T = serde_dynamo::from_item(item.clone()).expect("serde_dynamo reads the item");
+    assert_eq!(ours, theirs);
+    1
+}
+
+#[tokio::test]
+async fn the_by_reference_decoder_reads_every_stored_shape_as_serde_dynamo_does() {
+    use shared::model::Tenant;
+    use shared::store::item::{CollectionRecord, NoDerived, Stored};
+    type Full<R> = Stored<R, <R as CollectionRecord>::Derived>;
+    let (store, data) = seeded_store().await;
+    let w = writer(&store);
+    // Tombstones and unlisted records besides the seed's live ones.
+    let t = &data.tenants[1].tenant.tenant_id;
+    w.delete_user(t, &data.tenants[1].users[0].user_id).await.unwrap();
+    w.delete_entity(t, &data.tenants[1].entities.last().unwrap().entity_id).await.unwrap();
+    let mut partitions = vec![shared::store::keys::GLOBAL_PK.to_owned(), shared::store::keys::CATALOG_PK.to_owned()];
+    partitions.extend(data.tenants.iter().map(|t| shared::store::keys::tenant_pk(&t.tenant.tenant_id)));
+    let mut decoded = std::collections::BTreeMap::<&str, usize>::new();
+    for pk in partitions {
+        for (sk, item) in partition_by_sk(&store, &pk).await {
+            let (kind, n) = match sk.split('#').next().unwrap_or_default() {
+                "PROFILE" => ("tenant", both_decoders_agree::<Stored<Tenant, NoDerived>>(&item)),
+                "USER" => ("user", both_decoders_agree::<Full<User>>(&item)),
+                "ENTITY" => ("entity", both_decoders_agree::<Full<Entity>>(&item)),
+                "ROLE" => ("role", both_decoders_agree::<Full<Role>>(&item)),
+                "RA" => ("role assignment", both_decoders_agree::<Full<RoleAssignment>>(&item)),
+                "MEMBER" => ("membership", both_decoders_agree::<Full<Membership>>(&item)),
+                "CREDIT" => ("credit balance", both_decoders_agree::<Full<CreditBalance>>(&item)),
+                "CCFG" => ("credit config", both_decoders_agree::<Stored<CreditConfig, NoDerived>>(&item)),
+                "APP" if pk == shared::store::keys::CATALOG_PK => {
+                    ("catalog app", both_decoders_agree::<Stored<CatalogApp, NoDerived>>(&item))
+                }
+                "APP" => ("entitlement", both_decoders_agree::<Stored<Entitlement, NoDerived>>(&item)),
+                _ => continue,
+            };
+            *decoded.entry(kind).or_default() += n;
+        }
+    }
+    assert_eq!(decoded.len(), 10, "every record type was met: {decoded:?}");
+}

@@ -44,6 +44,12 @@ const TRANSIENT_CODES: [&str; 7] = [
     "TransactionInProgressException",
 ];
 
+impl From<super::decode::DecodeError> for StoreError {
+    fn from(error: super::decode::DecodeError) -> Self {
+        Self::Corrupt(error.to_string())
+    }
+}
+
 impl From<serde_dynamo::Error> for StoreError {
     fn from(error: serde_dynamo::Error) -> Self {
         Self::Corrupt(error.to_string())

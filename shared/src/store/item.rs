@@ -149,9 +149,14 @@ impl<R: Serialize, D: Serialize> Stored<R, D> {
 }
 
 impl<R: DeserializeOwned, D: DeserializeOwned + Default> Stored<R, D> {
-    /// Converts from a DynamoDB item.
+    /// Converts from a DynamoDB item (by reference: [`super::decode`]).
     pub fn from_item(item: RawItem) -> Result<Self, StoreError> {
-        Ok(serde_dynamo::from_item(item)?)
+        Self::from_attributes(&item)
+    }
+
+    /// Converts from a DynamoDB item without taking it.
+    pub fn from_attributes(item: &RawItem) -> Result<Self, StoreError> {
+        Ok(super::decode::from_attributes(item)?)
     }
 }
 

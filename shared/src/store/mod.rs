@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod clock;
 pub mod cursor_keys;
+pub mod decode;
 pub mod derive;
 pub mod error;
 pub mod item;

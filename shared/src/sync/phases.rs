@@ -104,7 +104,7 @@ pub(super) async fn stream<R: CollectionRecord>(
     reader::stream_prefix(store, &tenant_pk(tenant_id), &R::COLLECTION.key_prefix(), &[], |items| {
         for item in items {
             let (listed, active) = (has(&item, attr::OSK), has(&item, attr::ASK));
-            let stored: Stored<R, R::Derived> = serde_dynamo::from_item(item)?;
+            let stored: Stored<R, R::Derived> = Stored::from_attributes(&item)?;
             if let Some(record) = stored.live() {
                 let counts = &mut streamed.counts;
                 counts.listed += i64::from(listed);

@@ -189,7 +189,7 @@ async fn get<T: serde::de::DeserializeOwned>(
     sk: &str,
 ) -> Result<Option<T>, StoreError> {
     match reader::get_item(store, tenant_pk(tenant_id), sk).await? {
-        Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+        Some(item) => Ok(Some(crate::store::decode::from_attributes(&item)?)),
         None => Ok(None),
     }
 }

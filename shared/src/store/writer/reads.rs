@@ -92,7 +92,7 @@ impl Writer {
                 .await
                 .map_err(sdk)?;
             for item in output.items.unwrap_or_default() {
-                found.push(serde_dynamo::from_item(item)?);
+                found.push(crate::store::decode::from_attributes(&item)?);
             }
             match output.last_evaluated_key {
                 Some(key) => start = Some(key),
