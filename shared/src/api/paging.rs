@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
-use super::respond::cached_json;
+use super::respond::cached_json_sized;
 use super::totals::{self, is_initial_load};
 use super::AppState;
 use crate::pagination::{page_offset, CursorPosition, CursorScope};
@@ -171,8 +171,12 @@ pub async fn list<P: PagedRoute>(
             read_page::<P>(&state, &names.tenant_id, &paging, filters).await?
         }
     };
-    Ok(cached_json(&headers, &page))
+    Ok(cached_json_sized(&headers, &page, 1024 + page.data.len() * BYTES_PER_ITEM))
 }
+
+/// A page body's expected bytes per item, to size its buffer (the largest views, tenant
+/// users, take about this much).
+const BYTES_PER_ITEM: usize = 600;
 
 /// 400 `UNKNOWN_APP_CODE` unless the catalog has `app`.
 pub async fn check_app_code(state: &AppState, app: &str) -> Result<(), ApiError> {
