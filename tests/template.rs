@@ -380,3 +380,26 @@ fn stopped_tenant_syncs_reach_the_worker_and_the_schedule_starts_the_scheduler_a
         assert!(template_text().contains(&format!("stateMachine:${{AWS::StackName}}-{suffix}'")), "{machine}");
     }
 }
+
+#[test]
+fn each_function_has_the_memory_size_the_deploy_guide_chose() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md")).expect("deploy.md");
+    let chosen: BTreeMap<String, u64> = guide
+        .split("**Chosen**")
+        .nth(1)
+        .expect("deploy.md has the chosen sizes")
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((name.to_owned(), cells.get(2)?.parse().ok()?))
+        })
+        .collect();
+    let template = template();
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(chosen.len(), functions.len(), "one chosen size per function: {chosen:?}");
+    for (name, function) in functions {
+        let size = number(&function["Properties"]["MemorySize"]);
+        assert_eq!(Some(&size), chosen.get(&name), "{name}");
+    }
+}

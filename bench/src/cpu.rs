@@ -61,11 +61,20 @@ pub struct CpuFigure {
 
 /// CPU time this thread has used so far (user and system).
 pub fn thread_cpu() -> Duration {
+    cpu_of(libc::RUSAGE_THREAD)
+}
+
+/// CPU time this process (every thread) has used so far.
+pub fn process_cpu() -> Duration {
+    cpu_of(libc::RUSAGE_SELF)
+}
+
+fn cpu_of(who: libc::c_int) -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points at
-    // one; RUSAGE_THREAD cannot fail for the calling thread.
+    // one; it cannot fail for RUSAGE_SELF and the calling thread's RUSAGE_THREAD.
     let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr());
+        libc::getrusage(who, usage.as_mut_ptr());
         usage.assume_init()
     };
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
@@ -87,6 +96,7 @@ pub async fn run(fixture: &Fixture, rounds: usize) -> anyhow::Result<Vec<CpuFigu
     })
     .await??;
     print(&figures, rounds);
+    print_projection(&figures);
     Ok(figures)
 }
 
@@ -152,7 +162,9 @@ fn lambda_log_subscriber() -> impl tracing::Subscriber + Send + Sync {
 }
 
 /// CPU and wall time of `work`.
-async fn timed<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<(Duration, Duration)> {
+pub async fn timed<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(Duration, Duration)> {
     let (cpu, wall) = (thread_cpu(), std::time::Instant::now());
     work.await?;
     Ok((thread_cpu() - cpu, wall.elapsed()))
@@ -160,7 +172,7 @@ async fn timed<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) ->
 
 /// What the Lambda runtime does with one event: decode it, call the handler, encode the
 /// answer. Returns the encoded answer.
-async fn through_handler(
+pub async fn through_handler(
     adapter: &mut Adapter<'static, axum::response::Response, axum::Router>,
     event: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
@@ -222,9 +234,86 @@ fn print(figures: &[CpuFigure], rounds: usize) {
     }
 }
 
+/// Memory sizes the projection covers, in MB.
+pub const MEMORY_SIZES: [u32; 5] = [128, 256, 512, 1024, 1769];
+/// Lambda's price per GB-second (x86, us-east-1) and per request.
+const PRICE_GB_SECOND: f64 = 0.000_016_666_7;
+const PRICE_REQUEST: f64 = 0.000_000_2;
+
+/// The latency of a request that waits `wait` on the store and needs `cpu` of a full core, at
+/// `memory_mb`: Lambda gives a function `memory_mb / 1769` of a vCPU (one vCPU at 1,769 MB).
+pub fn projected_latency(wait: Duration, cpu: Duration, memory_mb: u32) -> Duration {
+    let share = (f64::from(memory_mb) / 1769.0).min(1.0);
+    wait + cpu.div_f64(share)
+}
+
+/// What a million requests of that latency cost at `memory_mb` (GB-seconds and requests;
+/// billed per millisecond).
+pub fn cost_per_million(latency: Duration, memory_mb: u32) -> f64 {
+    let billed_seconds = (latency.as_secs_f64() * 1000.0).ceil() / 1000.0;
+    1e6 * (billed_seconds * f64::from(memory_mb) / 1024.0 * PRICE_GB_SECOND + PRICE_REQUEST)
+}
+
+/// The API functions and the routes measured for each.
+const FUNCTIONS: [(&str, &[&str]); 3] = [
+    ("tenants-api", &["users", "tenant-users", "organizations", "employee-assignments"]),
+    ("roles-api", &["roles", "role-assignments"]),
+    ("credits-api", &["entity-credits"]),
+];
+
+/// Projected latency and cost per function at each memory size, from its most expensive
+/// measured page (service token) at 50 and at 500 items: the store's wait is our wall time
+/// here less our CPU (what does not shrink with a smaller CPU share), the CPU grows as the
+/// share shrinks.
+fn print_projection(figures: &[CpuFigure]) {
+    println!("\n## Latency and cost by memory size (projected from the CPU figures above)\n");
+    println!("latency = store wait + CPU / (MB / 1769); cost per million requests at that latency (x86 prices).\n");
+    let header: Vec<String> = MEMORY_SIZES.iter().map(|mb| format!("{mb} MB ms / $ per 1M")).collect();
+    println!("| function | page | CPU µs | wait ms | {} |", header.join(" | "));
+    println!("|---|---|---|---|{}", "---|".repeat(MEMORY_SIZES.len()));
+    for (function, routes) in FUNCTIONS {
+        for limit in LIMITS {
+            let worst = figures
+                .iter()
+                .filter(|f| f.token == "service" && f.limit == limit && routes.contains(&f.route))
+                .max_by_key(|f| f.ours);
+            let Some(f) = worst else { continue };
+            let wait = f.ours_wall.saturating_sub(f.ours);
+            let cells: Vec<String> = MEMORY_SIZES
+                .iter()
+                .map(|&mb| {
+                    let latency = projected_latency(wait, f.ours, mb);
+                    format!("{:.1} / {:.2}", latency.as_secs_f64() * 1000.0, cost_per_million(latency, mb))
+                })
+                .collect();
+            println!(
+                "| {function} | {} {} | {} | {:.1} | {} |",
+                f.route,
+                limit,
+                micros(f.ours),
+                wait.as_secs_f64() * 1000.0,
+                cells.join(" | ")
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_projection_follows_the_cpu_share_and_bills_by_the_millisecond() {
+        let (wait, cpu) = (Duration::from_millis(5), Duration::from_millis(2));
+        assert_eq!(projected_latency(wait, cpu, 1769), Duration::from_millis(7));
+        assert_eq!(projected_latency(wait, cpu, 4096), Duration::from_millis(7), "no more than one vCPU");
+        let at_128 = projected_latency(wait, cpu, 128).as_secs_f64() * 1000.0;
+        assert!((at_128 - (5.0 + 2.0 * 1769.0 / 128.0)).abs() < 1e-6, "{at_128}");
+        // 10 ms at 1,024 MB: 0.01 GB-s each, $0.1667 per million plus $0.20 of requests.
+        let cost = cost_per_million(Duration::from_millis(10), 1024);
+        assert!((cost - (0.166_667 + 0.2)).abs() < 1e-3, "{cost}");
+        assert!(cost_per_million(Duration::from_micros(9_100), 1024) == cost, "billed per started millisecond");
+    }
 
     #[test]
     fn thread_cpu_grows_with_work_and_not_with_sleep() {

@@ -3,6 +3,7 @@
 //! run to run) and never fail on a number. Run them with `scripts/bench.sh`, which starts
 //! DynamoDB Local and builds the release binaries first.
 
+mod bootstrap;
 mod cold;
 mod counting;
 mod cpu;

@@ -86,6 +86,38 @@ async fn full_request(app: &axum::Router, uri: &str, token: &str) -> anyhow::Res
     Ok(response.into_body().collect().await?.to_bytes().len())
 }
 
+/// A strongly consistent `Query` of `collection`'s default pull (the `byActive` index), as a
+/// route's page reads it.
+pub fn active_pull(
+    store: &shared::store::Store,
+    tenant: &str,
+    collection: Collection,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    store
+        .client()
+        .query()
+        .table_name(store.table())
+        .index_name(BY_ACTIVE)
+        .consistent_read(true)
+        .key_condition_expression("PK = :pk AND begins_with(ASK, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S(tenant_pk(tenant)))
+        .expression_attribute_values(":prefix", AttributeValue::S(collection.key_prefix()))
+}
+
+/// A `GetItem` of the tenant's item with sort key `sk`.
+pub fn tenant_item(
+    store: &shared::store::Store,
+    tenant: &str,
+    sk: &str,
+) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("PK", AttributeValue::S(tenant_pk(tenant)))
+        .key("SK", AttributeValue::S(sk.to_owned()))
+}
+
 /// The DynamoDB requests a default page needs, made directly with the SDK: one strongly
 /// consistent `Query` on the active-records index for `limit + 1` items and the counters'
 /// `GetItem`, concurrently (what the route issues; see `docs/api.md`).
@@ -95,24 +127,8 @@ pub async fn raw_requests(
     collection: Collection,
     limit: usize,
 ) -> anyhow::Result<usize> {
-    let query = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .index_name(BY_ACTIVE)
-        .consistent_read(true)
-        .key_condition_expression("PK = :pk AND begins_with(ASK, :prefix)")
-        .expression_attribute_values(":pk", AttributeValue::S(tenant_pk(tenant)))
-        .expression_attribute_values(":prefix", AttributeValue::S(collection.key_prefix()))
-        .limit(limit as i32 + 1)
-        .send();
-    let counters = store
-        .client()
-        .get_item()
-        .table_name(store.table())
-        .key("PK", AttributeValue::S(tenant_pk(tenant)))
-        .key("SK", AttributeValue::S(shared::store::keys::STATS_SK.to_owned()))
-        .send();
+    let query = active_pull(store, tenant, collection).limit(limit as i32 + 1).send();
+    let counters = tenant_item(store, tenant, shared::store::keys::STATS_SK).send();
     let (query, counters) = tokio::join!(query, counters);
     Ok(query?.items().len() + usize::from(counters?.item().is_some()))
 }
