@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks in one command (docs/benchmarks.md): starts an in-memory DynamoDB Local on a
 # free loopback port, builds the five functions, the hello-world baseline and the bench in
-# release mode, then runs `wrapper-bench` (every benchmark by default; pass `warm`, `cold`, `ingest`,
+# release mode, then runs `wrapper-bench` (every benchmark by default; pass `warm`, `cpu`, `cold`, `ingest`,
 # `scale` and `--rounds N` to run one). The report is printed and kept in .local/bench-report.md.
 # Benchmarks print ratios and never fail on a number; CI does not run them.
 set -euo pipefail

@@ -114,9 +114,10 @@ fn the_checker_rejects_bodies_that_break_the_schema() {
     }
 }
 
-/// `path` with `{tenantId}` replaced, and the query each operation needs to answer 200.
-fn concrete(path: &str, tenant: &str) -> String {
-    let path = path.replace("{tenantId}", tenant);
+/// `path` with `{tenantId}` and `{syncId}` replaced, and the query each operation needs to
+/// answer 200.
+fn concrete(path: &str, tenant: &str, sync_id: &str) -> String {
+    let path = path.replace("{tenantId}", tenant).replace("{syncId}", sync_id);
     if path.ends_with("/credit-configs/global") || path.ends_with("/tenant-specific") {
         format!("{path}?appCode=crm")
     } else {
@@ -142,9 +143,14 @@ async fn every_documented_operation_answers_under_both_base_paths_as_documented(
     let read = bench.platform();
     let write =
         bench.service(None, json!({ "service": "wrapper", "permissions": ["platform:all_tenants", "platform:write"] }));
+    // A finished run for the route that reads one.
+    let run =
+        Reply::fetch(bench.client.post(format!("{}{BASE_PATH}/tenants/{tenant}/sync", bench.url)).bearer_auth(&read));
+    let run = run.await;
+    let sync_id = run.body["results"]["syncId"].as_str().unwrap_or_else(|| panic!("a run: {}", run.text)).to_owned();
     for (method, path) in documented_operations() {
         for base in [BASE_PATH, ALIAS_PATH] {
-            let url = format!("{}{base}{}", bench.url, concrete(&path, tenant));
+            let url = format!("{}{base}{}", bench.url, concrete(&path, tenant, &sync_id));
             let (token, body) = match path.ends_with("/changes") {
                 true => (&write, change_for(&path, tenant).to_string()),
                 false => (&read, r#"{"appCode":"crm"}"#.to_owned()),

@@ -303,6 +303,36 @@ mod runs {
         assert_eq!(after["lastRun"]["status"], "succeeded");
         assert_eq!(after["lastRun"]["issuesCount"], 0);
         assert!(after["lastRun"]["leaseExpiresAt"].is_null() && after["currentRun"].is_null());
+        let catalog = reader::catalog(&bench.store).await.unwrap();
+        let apps: Vec<&str> = catalog.iter().map(|app| app.app_code.as_str()).collect();
+        assert_eq!(after["creditConfigApps"], json!(apps), "the apps creditConfigs covers");
+    }
+
+    #[tokio::test]
+    async fn a_run_is_read_with_its_results_by_its_tenant_only() {
+        let (bench, data) = Bench::seeded().await;
+        let t = &data.tenants[1].tenant.tenant_id;
+        let token = bench.service(Some(t), json!({}));
+        let trigger = post_sync(&bench, &token, t, "", None).await;
+        assert_eq!(trigger.status, 200, "{}", trigger.text);
+        let sync_id = trigger.body["results"]["syncId"].as_str().unwrap().to_owned();
+        let read = bench.get(&format!("/tenants/{t}/sync/runs/{sync_id}"), Some(&token)).await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(read.body["results"], trigger.body["results"], "the run's results as the trigger answered them");
+        assert_eq!(read.body["run"]["syncId"], sync_id.as_str());
+        assert_eq!(read.body["run"]["status"], "succeeded");
+        assert!(read.header("etag").is_some());
+        // Under its org code too; another tenant's token and an unknown run are refused.
+        let by_org = format!("/tenants/{}/sync/runs/{sync_id}", data.tenants[1].tenant.kinde_org_id);
+        assert_eq!(bench.get(&by_org, Some(&token)).await.status, 200);
+        let other = bench.service(Some(&data.tenants[2].tenant.tenant_id), json!({}));
+        assert_eq!(bench.get(&format!("/tenants/{t}/sync/runs/{sync_id}"), Some(&other)).await.status, 403);
+        let unknown = bench.get(&format!("/tenants/{t}/sync/runs/01JZZZZZZZZZZZZZZZZZZZZZZZ"), Some(&token)).await;
+        assert_eq!(unknown.status, 404, "{}", unknown.text);
+        let foreign = data.tenants[2].tenant.tenant_id.clone();
+        let theirs = post_sync(&bench, &other, &foreign, "", None).await.body["results"]["syncId"].clone();
+        let crossed = bench.get(&format!("/tenants/{t}/sync/runs/{}", theirs.as_str().unwrap()), Some(&token)).await;
+        assert_eq!(crossed.status, 404, "a run of another tenant is not this tenant's");
     }
 
     #[tokio::test]

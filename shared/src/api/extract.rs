@@ -40,9 +40,11 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(tenant) = Path::<String>::from_request_parts(parts, state)
+        // By name, so routes with more parameters than `{tenantId}` take it too.
+        let Path(mut params) = Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::invalid_field("tenantId", "must be valid percent-encoded UTF-8"))?;
+        let tenant = params.remove("tenantId").unwrap_or_default();
         if let Some(problem) = id_problem(&tenant) {
             return Err(ApiError::invalid_field("tenantId", problem));
         }

@@ -21,6 +21,7 @@ pub mod requirements;
 pub mod respond;
 pub mod roles;
 pub mod sync;
+pub mod sync_status;
 pub mod tenants;
 pub mod totals;
 
@@ -186,7 +187,8 @@ pub fn sync_routes() -> Routes {
         .get("/data-requirements", requirements::data_requirements)
         .get("/openapi.yaml", openapi::openapi_yaml)
         .post("/tenants/{tenantId}/sync", sync::trigger)
-        .get("/tenants/{tenantId}/sync/status", sync::status)
+        .get("/tenants/{tenantId}/sync/status", sync_status::status)
+        .get("/tenants/{tenantId}/sync/runs/{syncId}", sync_status::run)
 }
 
 /// Routes of the ingestion group (`ingest`, the one function allowed to write): the

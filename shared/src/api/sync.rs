@@ -1,4 +1,5 @@
-//! `POST /tenants/{tenantId}/sync` (9.13) and `GET /tenants/{tenantId}/sync/status` (9.14).
+//! `POST /tenants/{tenantId}/sync` (9.13); the status and the runs are read in
+//! `sync_status`.
 //!
 //! With `STATE_MACHINE_ARN` configured, a trigger starts a tenant-sync execution and answers
 //! 202 (or, with `wait=true`, waits up to 25 seconds for the run and answers 200 when it
@@ -8,18 +9,15 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
-use serde::Serialize;
 use serde_json::json;
 
 use super::audited::{outcome, trigger_outcome, Audit};
-use super::credits::configured_configs;
 use super::error::{ApiError, FieldProblem};
 use super::extract::{Authenticated, TenantPath};
 use super::params::{self, QueryParams};
-use super::respond::{cached_json, json_response};
+use super::respond::json_response;
 use super::AppState;
 use crate::auth::TenantRef;
-use crate::store::keys::Collection;
 use crate::store::reader;
 use crate::store::writer::{Clock, Writer};
 use crate::store::StoreError;
@@ -28,7 +26,7 @@ use crate::sync::record::{self, Replay, RunOptions, RunRecord, RunStatus, StartE
 use crate::sync::run::{complete, run_phases, SyncResults};
 use crate::time::Timestamp;
 
-fn status_url(tenant_id: &str) -> String {
+pub(super) fn status_url(tenant_id: &str) -> String {
     format!("{}/tenants/{tenant_id}/sync/status", super::BASE_PATH)
 }
 
@@ -255,100 +253,4 @@ fn in_progress(run: &RunRecord, expired: bool) -> ApiError {
         .with_member("startedAt", json!(run.started_at))
         .with_member("leaseExpiresAt", json!(run.lease_expires_at))
         .with_member("statusUrl", json!(status_url(&run.tenant_id)))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RunSummary {
-    sync_id: String,
-    status: &'static str,
-    started_at: Timestamp,
-    completed_at: Option<Timestamp>,
-    duration: Option<i64>,
-    success: Option<bool>,
-    issues_count: Option<u64>,
-    lease_expires_at: Option<Timestamp>,
-}
-
-impl RunSummary {
-    fn of(run: &RunRecord) -> Self {
-        Self {
-            sync_id: run.sync_id.clone(),
-            status: run.status.as_str(),
-            started_at: run.started_at,
-            completed_at: run.completed_at,
-            duration: run.duration,
-            success: run.success,
-            issues_count: run.issues_count,
-            lease_expires_at: run.lease_expires_at,
-        }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataCounts {
-    users: i64,
-    organizations: i64,
-    tenant_users: i64,
-    roles: i64,
-    credit_configs: usize,
-    entity_credits: i64,
-    employee_assignments: i64,
-    role_assignments: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusView {
-    last_sync: Option<Timestamp>,
-    is_complete: bool,
-    data_counts: DataCounts,
-    last_run: Option<RunSummary>,
-    current_run: Option<RunSummary>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusBody {
-    success: bool,
-    tenant_id: String,
-    status: StatusView,
-}
-
-/// Handler of `GET /tenants/{tenantId}/sync/status`.
-pub async fn status(
-    State(state): State<AppState>,
-    caller: Authenticated,
-    tenant: TenantPath,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let names = super::tenant_access(&state, &caller, &tenant).await?;
-    let (counters, runs) =
-        tokio::join!(reader::counters(&state.store, &names.tenant_id), record::status(&state.store, &names.tenant_id));
-    let (counters, runs) = (counters?, runs?);
-    let catalog = state.catalog.apps().await?;
-    let credit_configs = configured_configs(&state.store, &names.tenant_id, &catalog).await?.len();
-    let active = |c: Collection| counters.get(c).active;
-    let body = StatusBody {
-        success: true,
-        tenant_id: names.tenant_id.clone(),
-        status: StatusView {
-            last_sync: runs.last_sync,
-            is_complete: active(Collection::Users) > 0 && active(Collection::Entities) > 0,
-            data_counts: DataCounts {
-                users: active(Collection::Users),
-                organizations: active(Collection::Entities),
-                tenant_users: active(Collection::Users),
-                roles: active(Collection::Roles),
-                credit_configs,
-                entity_credits: active(Collection::CreditBalances),
-                employee_assignments: active(Collection::Memberships),
-                role_assignments: active(Collection::RoleAssignments),
-            },
-            last_run: runs.last_run.as_ref().map(RunSummary::of),
-            current_run: runs.current_run.as_ref().map(RunSummary::of),
-        },
-    };
-    Ok(cached_json(&headers, &body))
 }
