@@ -10,6 +10,8 @@
 #   - cargo test for the whole workspace (unit and integration tests, the Lambda end-to-end
 #     tests under cargo lambda watch and the state machines on moto's Step Functions
 #     (tests/emulated.rs) among them),
+#   - the TypeScript client (clients/typescript): generated types current, typecheck, build, its
+#     tests against the local server,
 #   - scripts/contract.sh: docs/openapi.yaml validated, schemathesis against the local server.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +102,23 @@ for name in DEV_SERVICE_SECRET DEV_CURSOR_KEY; do
     done
 done
 [ "$lean" -eq 0 ] && echo "lean: no function contains a development secret" || status=1
+
+step "TypeScript client (clients/typescript): types current, typecheck, build, node --test"
+# Against `wrapper-sync serve` on seeded data in the DynamoDB Local started above; the retry
+# test starts (and stops) a DynamoDB Local of its own.
+set +e
+(
+    set -e
+    cd clients/typescript
+    npm ci --no-audit --no-fund --loglevel=error
+    npm run --silent check-generated
+    npm run --silent typecheck
+    npm run --silent build
+    npm test
+)
+client=$?
+set -e
+[ "$client" -eq 0 ] && echo "client: every test passed" || { echo "client: FAILED"; status=1; }
 
 step "OpenAPI: validate docs/openapi.yaml, schemathesis against the local server"
 set +e
