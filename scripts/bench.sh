@@ -2,7 +2,8 @@
 # The benchmarks in one command (docs/benchmarks.md): starts an in-memory DynamoDB Local on a
 # free loopback port, builds the five functions, the hello-world baseline and the bench in
 # release mode, then runs `wrapper-bench` (every benchmark by default; pass `warm`, `cpu`, `cold`, `ingest`,
-# `scale` and `--rounds N` to run one). The report is printed and kept in .local/bench-report.md.
+# `scale` and `--rounds N` to run one; `client` runs the TypeScript client's mirror benchmark instead).
+# The report is printed and kept in .local/bench-report.md.
 # Benchmarks print ratios and never fail on a number; CI does not run them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,15 @@ scripts/moto.sh start
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
 export MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 
+if [ "${1:-}" = "client" ]; then
+    # The TypeScript client's mirror against raw page fetches (clients/typescript/bench), on the
+    # release CLI's local server; USERS and ROUNDS size it.
+    cargo build --release --quiet -p wrapper-sync-cli
+    (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build \
+        && WRAPPER_SYNC_CLI="${CARGO_TARGET_DIR:-$root/target}/release/wrapper-sync" node bench/mirror.bench.mjs) \
+        | tee .local/bench-client-report.md
+    exit "${PIPESTATUS[0]}"
+fi
 cargo build --release --quiet -p tenants-api -p roles-api -p credits-api -p sync-api -p sync-worker -p bench-hello -p wrapper-bench
 mkdir -p .local
 "${CARGO_TARGET_DIR:-target}/release/wrapper-bench" "$@" | tee .local/bench-report.md

@@ -10,7 +10,8 @@ import path from "node:path";
 const run = promisify(execFile);
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repoRoot, "target");
-export const cli = path.join(targetDir, "debug", "wrapper-sync");
+/** The CLI: `WRAPPER_SYNC_CLI` (the benchmark's release build), else the debug build. */
+export const cli = process.env.WRAPPER_SYNC_CLI ?? path.join(targetDir, "debug", "wrapper-sync");
 
 /** A free loopback port. */
 export function freePort() {
