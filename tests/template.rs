@@ -403,3 +403,107 @@ fn each_function_has_the_memory_size_the_deploy_guide_chose() {
         assert_eq!(Some(&size), chosen.get(&name), "{name}");
     }
 }
+
+/// The metrics an alarm watches, as (metric name, dimension name, dimension value as written:
+/// `Fn` for `!Ref Fn`, `Queue.QueueName` for `!GetAtt Queue.QueueName`), in either of the
+/// alarm's forms (one metric, or metric math over several).
+fn watched(alarm: &Value) -> Vec<(String, String, String)> {
+    let properties = &alarm["Properties"];
+    let mut metrics = vec![(text(&properties["MetricName"]), &properties["Dimensions"])];
+    if let Some(list) = properties["Metrics"].as_sequence() {
+        for entry in list {
+            let metric = &entry["MetricStat"]["Metric"];
+            metrics.push((text(&metric["MetricName"]), &metric["Dimensions"]));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, dimensions) in metrics {
+        for dimension in dimensions.as_sequence().into_iter().flatten() {
+            out.push((name.clone(), text(&dimension["Name"]), text(&dimension["Value"])));
+        }
+        if dimensions.as_sequence().is_none() && !name.is_empty() {
+            out.push((name, String::new(), String::new()));
+        }
+    }
+    out
+}
+
+fn alarms(template: &Value) -> Vec<(String, &Value)> {
+    resources_of_type(template, "AWS::CloudWatch::Alarm")
+}
+
+fn watches(template: &Value, metric: &str, dimension: &str, value: &str) -> bool {
+    alarms(template)
+        .iter()
+        .any(|(_, alarm)| watched(alarm).iter().any(|(m, d, v)| m == metric && d == dimension && v == value))
+}
+
+#[test]
+fn every_function_and_state_machine_is_traced() {
+    let template = template();
+    assert_eq!(text(&template["Globals"]["Function"]["Tracing"]), "Active", "every function, through Globals");
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let own = &function["Properties"]["Tracing"];
+        assert!(own.is_null() || text(own) == "Active", "{name} overrides tracing");
+    }
+    for (name, machine) in resources_of_type(&template, "AWS::Serverless::StateMachine") {
+        assert_eq!(machine["Properties"]["Tracing"]["Enabled"].as_bool(), Some(true), "{name}");
+    }
+}
+
+#[test]
+fn every_function_queue_and_state_machine_has_its_alarms_and_every_alarm_an_action() {
+    let template = template();
+    for (name, _) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert!(watches(&template, "Errors", "FunctionName", &name), "{name} has no error alarm");
+        assert!(watches(&template, "Throttles", "FunctionName", &name), "{name} has no throttle alarm");
+        assert!(watches(&template, "Duration", "FunctionName", &name), "{name} has no latency alarm");
+    }
+    for (name, _) in resources_of_type(&template, "AWS::SQS::Queue") {
+        let queue = format!("{name}.QueueName");
+        let depth = ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"]
+            .iter()
+            .any(|metric| watches(&template, metric, "QueueName", &queue));
+        assert!(depth, "{name} has no depth alarm");
+    }
+    for (name, _) in resources_of_type(&template, "AWS::Serverless::StateMachine") {
+        for metric in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] {
+            assert!(watches(&template, metric, "StateMachineArn", &name), "{name} has no {metric} alarm");
+        }
+    }
+    assert!(watches(&template, "5xx", "ApiId", "HttpApi"), "the API's 5xx rate");
+    assert!(watches(&template, "ReadThrottleEvents", "TableName", "Table"), "the table's throttles");
+    for metric in ["SyncRunsWithIssues", "IngestLag", "ItemCollectionSizeGB"] {
+        assert!(alarms(&template).iter().any(|(_, a)| text(&a["Properties"]["MetricName"]) == metric), "{metric}");
+    }
+    let all = alarms(&template);
+    assert!(all.len() >= 20, "{} alarms", all.len());
+    for (name, alarm) in all {
+        let actions: Vec<String> =
+            alarm["Properties"]["AlarmActions"].as_sequence().into_iter().flatten().map(text).collect();
+        assert_eq!(actions, ["AlarmTopic"], "{name} notifies the alarm topic");
+    }
+}
+
+#[test]
+fn the_dashboard_is_json_whose_every_widget_shows_metrics() {
+    let template = template();
+    let body = text(&template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]);
+    // Substitutions become plain strings, as CloudFormation fills them in.
+    let mut filled = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        filled.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed substitution") + start;
+        filled.push_str("sub");
+        rest = &rest[end + 1..];
+    }
+    filled.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&filled).expect("the dashboard body is JSON");
+    let widgets = dashboard["widgets"].as_array().expect("widgets");
+    assert!(widgets.len() >= 12);
+    for widget in widgets {
+        let metrics = widget["properties"]["metrics"].as_array().expect("metrics");
+        assert!(!metrics.is_empty(), "{widget}");
+    }
+}

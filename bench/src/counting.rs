@@ -11,9 +11,6 @@ use aws_sdk_dynamodb::config::interceptors::{
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
-use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use shared::config::StoreConfig;
 use shared::store::Store;
 
@@ -61,8 +58,8 @@ pub fn describe(counts: &BTreeMap<String, u64>) -> String {
     counts.iter().map(|(operation, n)| format!("{operation} {n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Read capacity DynamoDB reports for the `Query` and `GetItem` calls of a client: an
-/// interceptor that asks for `ReturnConsumedCapacity=TOTAL` on each and adds up the answers.
+/// Capacity DynamoDB reports for the calls of a client: an interceptor that asks for
+/// `ReturnConsumedCapacity=TOTAL` on each (as the request meter does) and adds up the answers.
 #[derive(Debug, Clone, Default)]
 pub struct CapacityCounter(Arc<Mutex<f64>>);
 
@@ -84,12 +81,7 @@ impl Intercept for CapacityCounter {
         _components: &RuntimeComponents,
         _config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let total = Some(ReturnConsumedCapacity::Total);
-        if let Some(query) = context.input_mut().downcast_mut::<QueryInput>() {
-            query.return_consumed_capacity = total;
-        } else if let Some(get) = context.input_mut().downcast_mut::<GetItemInput>() {
-            get.return_consumed_capacity = total;
-        }
+        shared::metrics::meter::ask_for_consumed_capacity(context.input_mut());
         Ok(())
     }
 
@@ -102,13 +94,7 @@ impl Intercept for CapacityCounter {
         let Ok(output) = context.output_or_error() else {
             return Ok(());
         };
-        let consumed = output
-            .downcast_ref::<QueryOutput>()
-            .and_then(|o| o.consumed_capacity().cloned())
-            .or_else(|| output.downcast_ref::<GetItemOutput>().and_then(|o| o.consumed_capacity().cloned()));
-        if let Some(units) = consumed.and_then(|c| c.capacity_units()) {
-            *self.0.lock().unwrap_or_else(|p| p.into_inner()) += units;
-        }
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) += shared::metrics::meter::consumed_capacity(output);
         Ok(())
     }
 }

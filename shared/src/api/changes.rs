@@ -201,6 +201,9 @@ async fn receive(
     };
     log_results(caller, tenant_id, &changes, &results);
     results.iter().for_each(|result| counts.count_outcome(result.outcome));
+    let applied = changes.iter().zip(&results).filter(|(_, result)| result.outcome == "applied");
+    let occurred: Vec<_> = applied.filter_map(|(change, _)| change.occurred_at).collect();
+    crate::ingest::observe::batch_line("http", counts, &occurred).emit();
     let answer = BatchAnswer { success: true, tenant_id, summary: Summary::of(&results), results };
     let text = serde_json::to_string(&answer).map_err(|e| ApiError::internal(&e))?;
     if let Some(receipt) = &receipt {

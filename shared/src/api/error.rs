@@ -40,6 +40,37 @@ pub struct ApiError {
     details: Vec<FieldProblem>,
     extra: Map<String, Value>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// What a 503 was waiting for: the `Cause` of its metric.
+    cause: Option<Unavailable>,
+}
+
+/// What a 503 waited for (the `Cause` dimension of the `Unavailable` metric). One byte, so
+/// the error stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// DynamoDB did not answer in time, throttled, or failed transiently.
+    Store,
+    /// Concurrent writes kept conflicting.
+    StoreConflict,
+    /// This host's clock is too far from DynamoDB's.
+    ClockSkew,
+    /// Kinde's key set, or the service keys, could not be read.
+    Authentication,
+    /// The runtime secret could not be read.
+    Secrets,
+}
+
+impl Unavailable {
+    /// The dimension value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::StoreConflict => "store_conflict",
+            Self::ClockSkew => "clock_skew",
+            Self::Authentication => "authentication",
+            Self::Secrets => "secrets",
+        }
+    }
 }
 
 impl ApiError {
@@ -52,7 +83,13 @@ impl ApiError {
             details: Vec::new(),
             extra: Map::new(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// What a 503 was waiting for, if it is one.
+    pub fn cause(&self) -> Option<&'static str> {
+        self.cause.map(Unavailable::as_str)
     }
 
     /// Its stable `code`, if it has one.
@@ -81,11 +118,14 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
     }
 
-    /// 503 with `Retry-After`, after logging the cause.
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, "dependency unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
-            .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
+    /// 503 with `Retry-After`, after logging the error; `cause` names the dependency for the
+    /// metric of 503s by cause.
+    pub fn unavailable(cause: Unavailable, error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%error, cause = cause.as_str(), "dependency unavailable");
+        let mut unavailable = Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
+            .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        unavailable.cause = Some(cause);
+        unavailable
     }
 
     /// 429 with `Retry-After` (whole seconds, at least 1): the caller or its tenant is over
@@ -167,23 +207,23 @@ impl From<AuthError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, error.to_string()).with_code("TENANT_ACCESS_DENIED")
             }
             AuthError::TenantNotFound => Self::new(StatusCode::NOT_FOUND, error.to_string()),
-            AuthError::Unavailable => Self::unavailable(&error),
+            AuthError::Unavailable => Self::unavailable(Unavailable::Authentication, &error),
         }
     }
 }
 
 impl From<crate::secrets::SecretsError> for ApiError {
     fn from(error: crate::secrets::SecretsError) -> Self {
-        Self::unavailable(&error)
+        Self::unavailable(Unavailable::Secrets, &error)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) | StoreError::Conflict | StoreError::ClockSkew { .. } => {
-                Self::unavailable(&error)
-            }
+            StoreError::Unavailable(_) => Self::unavailable(Unavailable::Store, &error),
+            StoreError::Conflict => Self::unavailable(Unavailable::StoreConflict, &error),
+            StoreError::ClockSkew { .. } => Self::unavailable(Unavailable::ClockSkew, &error),
             _ => Self::internal(&error),
         }
     }

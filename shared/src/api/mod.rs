@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod memberships;
+mod observe;
 pub mod openapi;
 pub mod organizations;
 pub mod paging;
@@ -204,9 +205,10 @@ pub fn ingest_routes() -> Routes {
 
 /// Serves `routes` under both base paths, with the common middleware and the 404 fallback.
 pub fn serve(routes: Routes, state: AppState) -> Router {
+    let router = routes.router.route_layer(axum::middleware::from_fn(observe::mark_route));
     Router::new()
-        .nest(BASE_PATH, routes.router.clone())
-        .nest(ALIAS_PATH, routes.router)
+        .nest(BASE_PATH, router.clone())
+        .nest(ALIAS_PATH, router)
         .fallback(|| async { ApiError::route_not_found() })
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)

@@ -37,13 +37,30 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     let id = request_id(request.headers().get(REQUEST_ID_HEADER));
     request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, %method, path = %request.uri().path());
-    let response = next.run(request).instrument(span.clone()).await;
+    // The X-Ray trace id (lambda_http puts it in this header) on every line of the request.
+    let trace_id = request.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path, %trace_id);
+    let started = std::time::Instant::now();
+    let (response, metered) = crate::metrics::meter::metered(next.run(request).instrument(span.clone())).await;
+    let cause = response.extensions().get::<ApiError>().and_then(ApiError::cause);
+    let route = response.extensions().get::<super::observe::RouteLabel>().cloned();
     let mut response = finish(response, &id);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request finished"));
+    let observed = super::observe::Observed {
+        route: route.as_ref(),
+        status: response.status(),
+        latency: started.elapsed(),
+        metered,
+        cause,
+        request_id: &id,
+        path: &path,
+        trace_id: &trace_id,
+    };
+    super::observe::lines(&observed).iter().for_each(crate::metrics::MetricLine::emit);
     response
 }
 

@@ -229,7 +229,12 @@ impl JwksCache {
     async fn fetch_into(&self, state: &mut FetchState) {
         state.last_attempt = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        match self.fetch_set().await {
+        let fetched = self.fetch_set().await;
+        crate::metrics::MetricLine::new()
+            .dimension("Outcome", if fetched.is_ok() { "fetched" } else { "failed" })
+            .metric("JwksFetches", crate::metrics::Unit::Count, 1.0)
+            .emit();
+        match fetched {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "fetched the Kinde key set");
                 if let Ok(mut guard) = self.keys.write() {

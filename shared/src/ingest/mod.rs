@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod change;
+pub mod observe;
 pub mod queue;
 pub mod receipts;
 pub mod record;

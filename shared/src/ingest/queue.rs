@@ -91,19 +91,28 @@ fn loggable(reason: &str) -> &str {
 pub async fn handle_batch(writer: &Writer, audit: &AuditLog, batch: SqsBatch) -> BatchResponse {
     let mut response = BatchResponse::default();
     let mut trails: BTreeMap<(Option<String>, String), ChangeCounts> = BTreeMap::new();
+    let (mut all, mut occurred) = (ChangeCounts::default(), Vec::new());
     for message in batch.records {
         // Boxed: the writer's futures are deep enough to overflow the type-layout limit inline.
         let handled = Box::pin(handle_message(writer, &message)).await;
         if let Some((received, outcome)) = &handled {
             let scope = (received.change.tenant_id().map(str::to_owned), received.principal.clone());
-            let counts = trails.entry(scope).or_default();
-            counts.add(ChangeCounts::received([&received.change]));
+            let mut counts = ChangeCounts::received([&received.change]);
             counts.count_outcome(outcome);
+            all.add(counts.clone());
+            trails.entry(scope).or_default().add(counts);
+            if *outcome == "applied" {
+                occurred.extend(received.change.occurred_at);
+            }
+        } else {
+            all.received += 1;
+            all.count_outcome("rejected");
         }
         if !matches!(handled, Some((_, "applied" | "unchanged" | "stale"))) {
             response.batch_item_failures.push(ItemFailure { item_identifier: message.message_id });
         }
     }
+    super::observe::batch_line("queue", &all, &occurred).emit();
     for ((tenant_id, principal), counts) in trails {
         let failed = counts.outcomes.keys().any(|outcome| matches!(*outcome, "rejected" | "failed"));
         let entry = AuditEntry {

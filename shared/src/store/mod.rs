@@ -47,7 +47,9 @@ impl Store {
         customize: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
     ) -> Self {
         let watch = Arc::new(clock::ClockWatch::default());
-        let builder = client_config(config).interceptor(clock::ClockInterceptor(watch.clone()));
+        let builder = client_config(config)
+            .interceptor(clock::ClockInterceptor(watch.clone()))
+            .interceptor(crate::metrics::meter::MeterInterceptor);
         Self { client: Client::from_conf(customize(builder).build()), table: config.table_name.clone(), clock: watch }
     }
 

@@ -5,12 +5,13 @@
 //! them in process, `record` keeps run records and the per-tenant lease, `worker` answers
 //! the Step Functions tasks, `events` publishes the completion event, `launch` starts
 //! Step Functions executions, `schedule` pages scheduled syncs, `stopped` frees the leases
-//! of executions that stopped without their failure step.
+//! of executions that stopped without their failure step, `observe` emits the runs' metrics.
 
 pub mod checksum;
 pub mod counters;
 pub mod events;
 pub mod launch;
+pub mod observe;
 pub mod phases;
 pub mod record;
 pub mod run;

@@ -113,6 +113,7 @@ pub async fn complete(
     let finished = super::record::finish(store, run, results.clone()).await?;
     if let Some(finished) = &finished {
         events.publish(finished, kinde_org_id, &results).await;
+        super::observe::run_line(&results, finished.status.as_str()).emit();
     }
     Ok(finished)
 }
@@ -255,7 +256,9 @@ pub async fn run_phases(
     options: SyncOptions,
 ) -> SyncResults {
     let started_at = Timestamp::now();
+    let timer = std::time::Instant::now();
     let (essential, reference, validation) = phases_in_one_read(writer, catalog, tenant_id, options).await;
+    super::observe::phase_line("all", tenant_id, timer.elapsed()).emit();
     let success = essential.success && (options.skip_reference_data || reference.success) && validation.success;
     let completed_at = Timestamp::now();
     SyncResults {

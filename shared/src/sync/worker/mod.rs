@@ -65,19 +65,21 @@ impl Worker {
         let (writer, store) = (&self.writer, self.writer.store());
         match input {
             WorkerInput::Essential { tenant_id, sync_id } => {
-                let phase = with_renewal(store, &tenant_id, &sync_id, phases::essential(store, &tenant_id)).await?;
-                Ok(to_value(&phase))
+                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(phases::essential(store, &tenant_id)));
+                Ok(to_value(&timed("essential", &tenant_id, Box::pin(work)).await?))
             }
             WorkerInput::Reference { tenant_id, sync_id } => {
                 let work = async {
                     let catalog = reader::catalog(store).await?;
                     Ok::<_, WorkerError>(phases::reference(store, &tenant_id, &catalog).await)
                 };
-                Ok(to_value(&with_renewal(store, &tenant_id, &sync_id, work).await??))
+                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(work));
+                Ok(to_value(&timed("reference", &tenant_id, Box::pin(work)).await??))
             }
             WorkerInput::Validation { tenant_id, sync_id, skip_reference_data } => {
                 let work = validation_phase(writer, &tenant_id, SyncOptions { skip_reference_data });
-                Ok(to_value(&with_renewal(store, &tenant_id, &sync_id, work).await?))
+                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(work));
+                Ok(to_value(&timed("validation", &tenant_id, Box::pin(work)).await?))
             }
             WorkerInput::Finalize { tenant_id, sync_id, essential, reference, validation } => {
                 let run = self.run(&tenant_id, &sync_id).await?;
@@ -176,6 +178,17 @@ impl Worker {
 /// The answer of a finishing task: `{ syncId, status }`.
 fn finished(run: &record::RunRecord, status: &str) -> Value {
     json!({ "syncId": run.sync_id, "status": status })
+}
+
+/// `work`, with its duration emitted as the phase's metric. Callers box the phase's future
+/// (and the phase inside its lease renewal): held inline, every arm's state machine is
+/// copied through the handler's poll frame, and debug builds overflowed a test thread's
+/// 2 MiB stack.
+async fn timed<T>(phase: &'static str, tenant_id: &str, work: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let output = work.await;
+    super::observe::phase_line(phase, tenant_id, started.elapsed()).emit();
+    output
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
