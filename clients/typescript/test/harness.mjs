@@ -63,8 +63,11 @@ export async function startServer({ endpoint = process.env.DYNAMODB_ENDPOINT, ta
     RATE_LIMIT_TENANT_PER_SECOND: "0",
     RUST_LOG: "warn",
   };
-  await wrapperSync(["table", "create"], env);
-  const tenants = JSON.parse(await wrapperSync(["seed", "--seed", "42", "--json"], env));
+  // Set-up is not what is tested: a DynamoDB Local just started (its JVM not yet warm, the
+  // machine busy with a build) can take longer than the 3 s attempt timeout a request gets.
+  const setup = { ...env, DYNAMODB_ATTEMPT_TIMEOUT_MS: "20000", DYNAMODB_OPERATION_TIMEOUT_MS: "60000" };
+  await wrapperSync(["table", "create"], setup);
+  const tenants = JSON.parse(await wrapperSync(["seed", "--seed", "42", "--json"], setup));
   const port = await freePort();
   const child = spawn(cli, ["serve", "--port", String(port)], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: "ignore" });
   await waitForPort(port, child);
