@@ -10,6 +10,9 @@ mod error;
 mod input;
 mod lease;
 
+use std::future::Future;
+
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -23,8 +26,8 @@ use super::phases;
 use super::record::{self, StartError};
 use super::run::{validation_phase, Phases, SyncOptions, SyncResults};
 use super::schedule::{self, PageRequest};
-use crate::store::reader;
 use crate::store::writer::Writer;
+use crate::store::{reader, Store};
 use crate::time::Timestamp;
 
 /// Active tenants per page of `listActiveTenants` and of the in-process scheduled sync.
@@ -65,21 +68,19 @@ impl Worker {
         let (writer, store) = (&self.writer, self.writer.store());
         match input {
             WorkerInput::Essential { tenant_id, sync_id } => {
-                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(phases::essential(store, &tenant_id)));
-                Ok(to_value(&timed("essential", &tenant_id, Box::pin(work)).await?))
+                let work = phases::essential(store, &tenant_id);
+                Ok(to_value(&phase_task(store, &tenant_id, &sync_id, "essential", work).await?))
             }
             WorkerInput::Reference { tenant_id, sync_id } => {
                 let work = async {
                     let catalog = reader::catalog(store).await?;
                     Ok::<_, WorkerError>(phases::reference(store, &tenant_id, &catalog).await)
                 };
-                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(work));
-                Ok(to_value(&timed("reference", &tenant_id, Box::pin(work)).await??))
+                Ok(to_value(&phase_task(store, &tenant_id, &sync_id, "reference", work).await??))
             }
             WorkerInput::Validation { tenant_id, sync_id, skip_reference_data } => {
                 let work = validation_phase(writer, &tenant_id, SyncOptions { skip_reference_data });
-                let work = with_renewal(store, &tenant_id, &sync_id, Box::pin(work));
-                Ok(to_value(&timed("validation", &tenant_id, Box::pin(work)).await?))
+                Ok(to_value(&phase_task(store, &tenant_id, &sync_id, "validation", work).await?))
             }
             WorkerInput::Finalize { tenant_id, sync_id, essential, reference, validation } => {
                 let run = self.run(&tenant_id, &sync_id).await?;
@@ -180,15 +181,24 @@ fn finished(run: &record::RunRecord, status: &str) -> Value {
     json!({ "syncId": run.sync_id, "status": status })
 }
 
-/// `work`, with its duration emitted as the phase's metric. Callers box the phase's future
-/// (and the phase inside its lease renewal): held inline, every arm's state machine is
+/// One phase task: `work` under the run's lease renewal, its duration emitted as the phase's
+/// metric. Boxed, and `work` boxed inside it: held inline, every arm's state machine is
 /// copied through the handler's poll frame, and debug builds overflowed a test thread's
 /// 2 MiB stack.
-async fn timed<T>(phase: &'static str, tenant_id: &str, work: impl std::future::Future<Output = T>) -> T {
-    let started = std::time::Instant::now();
-    let output = work.await;
-    super::observe::phase_line(phase, tenant_id, started.elapsed()).emit();
-    output
+fn phase_task<'a, T: Send + 'a>(
+    store: &'a Store,
+    tenant_id: &'a str,
+    sync_id: &'a str,
+    phase: &'static str,
+    work: impl Future<Output = T> + Send + 'a,
+) -> BoxFuture<'a, Result<T, WorkerError>> {
+    let work = Box::pin(work);
+    Box::pin(async move {
+        let started = std::time::Instant::now();
+        let output = with_renewal(store, tenant_id, sync_id, work).await;
+        super::observe::phase_line(phase, tenant_id, started.elapsed()).emit();
+        output
+    })
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
