@@ -20,6 +20,13 @@ cd "$root"
 # Each step's heading says how long the run has taken so far (CI must stay under 45 minutes).
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
+# The debug and release builds of a fresh clone take about 13 GB of target/; say so up
+# front rather than failing deep inside a C build with "No space left on device".
+free_kb="$(df -Pk . | awk 'NR == 2 { print $4 }')"
+if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ]; then
+    echo "warning: $((free_kb / 1024)) MB free on this disk; a full run needs about 15 GB" >&2
+fi
+
 step "installing test tools"
 scripts/dynamodb-local.sh install
 scripts/moto.sh install
