@@ -18,9 +18,14 @@ python3 -c 'import openapi_spec_validator' 2>/dev/null || pip_install 'openapi-s
 echo "openapi-spec-validator docs/openapi.yaml"
 openapi-spec-validator docs/openapi.yaml
 
-cargo build --quiet -p wrapper-sync-cli
-cli="$root/target/debug/wrapper-sync"
-if [ -n "${CARGO_TARGET_DIR:-}" ]; then cli="$CARGO_TARGET_DIR/debug/wrapper-sync"; fi
+# WRAPPER_SYNC_CLI names an already built CLI (scripts/test.sh passes the one `cargo test`
+# built); without it the CLI is built here.
+if [ -n "${WRAPPER_SYNC_CLI:-}" ]; then
+    cli="$WRAPPER_SYNC_CLI"
+else
+    cargo build --quiet -p wrapper-sync-cli
+    cli="${CARGO_TARGET_DIR:-$root/target}/debug/wrapper-sync"
+fi
 export TABLE_NAME="contract-$$"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$cli" table create >/dev/null

@@ -92,15 +92,20 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p +=
 rm -f "$log"
 
 step "lean binaries: no development secret in the functions' release builds"
-# The CLI (dev-tools enabled) is the check's positive control; scripts/contract.sh runs it too.
-cargo build --quiet -p wrapper-sync-cli
+# The CLI (dev-tools enabled) is the check's positive control; the TypeScript client's tests
+# and scripts/contract.sh run it too. `cargo test` above built it for the CLI's integration
+# tests; a `cargo build -p wrapper-sync-cli` would resolve features differently and rebuild
+# much of the workspace (about 4 minutes here), so every later step takes that binary.
+WRAPPER_SYNC_CLI="${CARGO_TARGET_DIR:-$root/target}/debug/wrapper-sync"
+export WRAPPER_SYNC_CLI
+[ -x "$WRAPPER_SYNC_CLI" ] || { echo "cargo test built no $WRAPPER_SYNC_CLI" >&2; status=1; }
 # The values of the development secrets (shared::auth::dev); the CLI, built with the
 # dev-tools feature, must contain them (so the check can fail), no function bootstrap may.
 lean=0
 for name in DEV_SERVICE_SECRET DEV_CURSOR_KEY; do
     value="$(sed -n "s/^pub const $name: &str = \"\(.*\)\";/\1/p" shared/src/auth/dev.rs)"
     [ -n "$value" ] || { echo "could not read $name from shared/src/auth/dev.rs" >&2; lean=1; continue; }
-    grep -qF "$value" target/debug/wrapper-sync || { echo "the CLI lacks $name: the check is broken" >&2; lean=1; }
+    grep -qF "$value" "$WRAPPER_SYNC_CLI" || { echo "the CLI lacks $name: the check is broken" >&2; lean=1; }
     for function in TenantsApiFunction RolesApiFunction CreditsApiFunction SyncApiFunction SyncWorkerFunction IngestFunction; do
         if grep -qF "$value" ".aws-sam/build/$function/bootstrap"; then
             echo "$function contains the value of $name" >&2
