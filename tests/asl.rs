@@ -187,6 +187,8 @@ impl Driver {
                             let value = lookup(&data, &context, choice["Variable"].as_str().unwrap());
                             if let Some(expected) = choice.get("BooleanEquals") {
                                 value == Some(expected)
+                            } else if let Some(present) = choice.get("IsPresent") {
+                                value.is_some() == present.as_bool().unwrap()
                             } else if let Some(is_null) = choice.get("IsNull") {
                                 value.is_none_or(Value::is_null) == is_null.as_bool().unwrap()
                             } else if let Some(bound) = choice.get("NumericGreaterThanEquals") {
@@ -287,7 +289,15 @@ impl Driver {
     }
 }
 
+/// A driver whose worker runs one task per phase (its one-task limit is 0).
 async fn driver(fail_actions: &[&'static str]) -> (Driver, Bench, shared::seed::SeedData) {
+    driver_with_one_task_limit(fail_actions, 0).await
+}
+
+async fn driver_with_one_task_limit(
+    fail_actions: &[&'static str],
+    one_task_max_items: u64,
+) -> (Driver, Bench, shared::seed::SeedData) {
     let (bench, data) = Bench::seeded().await;
     let writer = Writer::new(bench.store.clone(), Clock::System);
     let sfn = emulator::step_functions(&moto());
@@ -299,7 +309,7 @@ async fn driver(fail_actions: &[&'static str]) -> (Driver, Bench, shared::seed::
     })
     .expect("test AWS settings are valid");
     let step_functions = StepFunctions::from_lookup(|name| (name == "STEP_FUNCTIONS_ENDPOINT").then(moto), &aws);
-    let worker = Worker { writer, events: Arc::new(EventPublisher::Log), step_functions };
+    let worker = Worker { writer, events: Arc::new(EventPublisher::Log), step_functions, one_task_max_items };
     let driver = Driver {
         worker,
         fail_actions: fail_actions.to_vec(),
@@ -322,19 +332,14 @@ fn active(data: &shared::seed::SeedData) -> Vec<String> {
 async fn the_tenant_sync_succeeds_and_records_the_run() {
     let (driver, bench, data) = driver(&[]).await;
     let t = &data.tenants[2].tenant.tenant_id;
-    let run = record::start(&bench.store, t, "crm", RunOptions::default(), None).await.unwrap();
-    let input = json!({ "tenantId": t, "syncId": run.sync_id, "options": { "skipReferenceData": false } });
-    let output = driver.run(&driver.definition("tenant-sync.asl.json"), input, Value::Null).await.unwrap();
-    assert_eq!(output["finalized"]["status"], "succeeded");
+    let recorded = execute_run(&driver, &bench, t, RunOptions::default()).await;
     assert_eq!(driver.actions(), ["essential", "reference", "validation", "finalize"]);
-    let recorded = record::run(&bench.store, t, &run.sync_id).await.unwrap().unwrap();
     assert_eq!(recorded.status, RunStatus::Succeeded);
     let results = recorded.results.unwrap();
     assert_eq!(
         results.phases.essential.data.user_profiles.count as usize,
         data.tenants[2].users.iter().filter(|u| u.active()).count()
     );
-    assert!(output.to_string().len() < 256 * 1024, "state stays small");
     assert!(record::status(&bench.store, t).await.unwrap().current_run.is_none(), "lease released");
 }
 
@@ -343,12 +348,60 @@ async fn skipping_reference_data_passes_the_skipped_phase() {
     let (driver, bench, data) = driver(&[]).await;
     let t = &data.tenants[1].tenant.tenant_id;
     let options = RunOptions { skip_reference_data: true, ..Default::default() };
-    let run = record::start(&bench.store, t, "crm", options, None).await.unwrap();
-    let input = json!({ "tenantId": t, "syncId": run.sync_id, "options": { "skipReferenceData": true } });
-    driver.run(&driver.definition("tenant-sync.asl.json"), input, Value::Null).await.unwrap();
+    let results = execute_run(&driver, &bench, t, options).await.results.unwrap();
     assert_eq!(driver.actions(), ["essential", "validation", "finalize"]);
-    let results = record::run(&bench.store, t, &run.sync_id).await.unwrap().unwrap().results.unwrap();
     assert!(results.phases.reference.skipped && results.success);
+}
+
+/// Starts a run of `tenant_id` and executes the tenant-sync machine for it; returns the
+/// finished run record.
+async fn execute_run(driver: &Driver, bench: &Bench, tenant_id: &str, options: RunOptions) -> record::RunRecord {
+    let run = record::start(&bench.store, tenant_id, "crm", options, None).await.unwrap();
+    let skip = options.skip_reference_data;
+    let input = json!({ "tenantId": tenant_id, "syncId": run.sync_id, "options": { "skipReferenceData": skip } });
+    let output = driver.run(&driver.definition("tenant-sync.asl.json"), input, Value::Null).await.unwrap();
+    assert_eq!(output["finalized"]["status"], "succeeded", "{output}");
+    assert!(output.to_string().len() < 256 * 1024, "state stays small");
+    record::run(&bench.store, tenant_id, &run.sync_id).await.unwrap().unwrap()
+}
+
+/// A tenant within the limit syncs in its essential task, and the phases it reports are those
+/// the separate phase tasks report for the same data; one item over the limit, it runs one
+/// task per phase again.
+#[tokio::test]
+async fn a_tenant_within_the_one_task_limit_syncs_in_one_task_with_the_phase_tasks_results() {
+    let (mut driver, bench, data) = driver_with_one_task_limit(&[], u64::MAX).await;
+    let t = &data.tenants[2].tenant.tenant_id;
+    let size = integration_tests::live_items(&bench.store, t).await;
+    assert!(size > 10, "the tenant has data: {size} items");
+
+    driver.worker.one_task_max_items = size;
+    let one = execute_run(&driver, &bench, t, RunOptions::default()).await;
+    assert_eq!(driver.actions(), ["essential", "finalize"], "at the limit: one task");
+
+    driver.worker.one_task_max_items = size - 1;
+    let phased = execute_run(&driver, &bench, t, RunOptions::default()).await;
+    assert_eq!(
+        driver.actions()[2..],
+        ["essential", "reference", "validation", "finalize"],
+        "over it: a task per phase"
+    );
+
+    let (one, phased) = (one.results.unwrap(), phased.results.unwrap());
+    assert!(one.success && !one.phases.reference.skipped);
+    assert_eq!(one.phases, phased.phases, "the same data gives the same phases either way");
+    assert!(record::status(&bench.store, t).await.unwrap().current_run.is_none(), "lease released");
+}
+
+#[tokio::test]
+async fn a_one_task_run_skips_reference_data_when_asked() {
+    let (driver, bench, data) = driver_with_one_task_limit(&[], u64::MAX).await;
+    let t = &data.tenants[1].tenant.tenant_id;
+    let options = RunOptions { skip_reference_data: true, ..Default::default() };
+    let results = execute_run(&driver, &bench, t, options).await.results.unwrap();
+    assert_eq!(driver.actions(), ["essential", "finalize"]);
+    assert!(results.success && results.phases.reference.skipped, "{:?}", results.phases.reference);
+    assert!(results.phases.reference.data.tenant_users.is_none());
 }
 
 /// Runs a tenant sync of the third tenant with `fail_actions` failing; returns the driver,

@@ -39,6 +39,13 @@ pub async fn fresh_store() -> Store {
     store
 }
 
+/// A tenant's live items by its counters: what the sync worker's one-task limit
+/// (`SYNC_ONE_TASK_MAX_ITEMS`) is compared with.
+pub async fn live_items(store: &Store, tenant_id: &str) -> u64 {
+    let counters = shared::store::reader::counters(store, tenant_id).await.expect("counters read");
+    shared::store::keys::Collection::ALL.into_iter().map(|c| u64::try_from(counters.get(c).live).unwrap_or(0)).sum()
+}
+
 /// A fresh table loaded with the deterministic demo data (seed 42), as the bulk loader writes it.
 pub async fn seeded_store() -> (Store, shared::seed::SeedData) {
     let store = fresh_store().await;

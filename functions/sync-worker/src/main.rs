@@ -11,7 +11,7 @@ use serde_json::Value;
 use shared::store::writer::{Clock, Writer};
 use shared::sync::events::EventPublisher;
 use shared::sync::launch::StepFunctions;
-use shared::sync::worker::{Worker, WorkerError};
+use shared::sync::worker::{one_task_max_items, Worker, WorkerError};
 
 /// A task failure as Lambda reports it to Step Functions.
 #[derive(Debug)]
@@ -32,6 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         events: Arc::new(EventPublisher::from_lookup(lookup, &config)),
         step_functions: StepFunctions::from_lookup(lookup, &config),
         writer: Writer::new(shared::store::Store::new(&config), Clock::System),
+        one_task_max_items: one_task_max_items(lookup).unwrap_or_else(|e| shared::runtime::exit_on_config_error(e)),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let worker = worker.clone();

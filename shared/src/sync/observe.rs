@@ -40,7 +40,7 @@ fn records_covered(results: &SyncResults) -> u64 {
 }
 
 /// The line of one phase (`essential`, `reference`, `validation`, or `all` for a run in
-/// process, which reads the tenant once for every phase).
+/// process or a worker's one-task run, which read the tenant once for every phase).
 pub fn phase_line(phase: &'static str, tenant_id: &str, took: Duration) -> MetricLine {
     MetricLine::new()
         .dimension("Phase", phase)

@@ -185,9 +185,10 @@ fn validation_phase_of(outcome: Result<validation::ValidationOutcome, StoreError
 /// (`validation::gather`) also gives each collection's default-pull tally, so the essential
 /// and reference sub-results come from it instead of walking the `byActive` index of each
 /// collection again (users twice). Sub-results are those of the separate phases at the
-/// moment of the read; the worker's separate tasks cannot share the read (their state is
-/// limited to 256 KB) and read per phase.
-async fn phases_in_one_read(
+/// moment of the read. The worker uses it too, as one task, for tenants within its one-task
+/// limit; its separate phase tasks cannot share the read (their state is limited to 256 KB)
+/// and read per phase.
+pub async fn phases_in_one_read(
     writer: &Writer,
     catalog: &[CatalogApp],
     tenant_id: &str,

@@ -11,12 +11,17 @@ use crate::sync::schedule::PageState;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "action", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum WorkerInput {
-    /// Runs the essential phase; returns [`EssentialPhase`].
+    /// Runs the essential phase; returns [`EssentialPhase`]. A tenant within the worker's
+    /// one-task limit gets every phase in one read instead
+    /// ([`OneTaskEssential`](super::OneTaskEssential)).
     Essential {
         /// The tenant.
         tenant_id: String,
         /// The run; its lease is renewed first.
         sync_id: String,
+        /// Skip the reference phase, should the run take one task.
+        #[serde(default)]
+        skip_reference_data: bool,
     },
     /// Runs the reference phase; returns [`ReferencePhase`].
     Reference {

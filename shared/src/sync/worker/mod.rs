@@ -9,6 +9,7 @@
 mod error;
 mod input;
 mod lease;
+mod one_task;
 
 use std::future::Future;
 
@@ -19,6 +20,9 @@ use serde_json::{json, Value};
 pub use self::error::WorkerError;
 pub use self::input::WorkerInput;
 pub use self::lease::{with_renewal, RENEW_EVERY};
+pub use self::one_task::{
+    one_task_max_items, OneTaskEssential, OneTaskRest, DEFAULT_ONE_TASK_MAX_ITEMS, ONE_TASK_MAX_ITEMS_VAR,
+};
 
 use super::events::EventPublisher;
 use super::launch::StepFunctions;
@@ -33,8 +37,9 @@ use crate::time::Timestamp;
 /// Active tenants per page of `listActiveTenants` and of the in-process scheduled sync.
 pub const DEFAULT_TENANT_PAGE: i32 = 50;
 
-/// What the worker works with: the store's writer, where completion events go, and the
-/// Step Functions client scheduled runs start their executions with.
+/// What the worker works with: the store's writer, where completion events go, the Step
+/// Functions client scheduled runs start their executions with, and the size up to which a
+/// tenant syncs in one task.
 #[derive(Debug, Clone)]
 pub struct Worker {
     /// The store.
@@ -43,6 +48,9 @@ pub struct Worker {
     pub events: std::sync::Arc<EventPublisher>,
     /// Starts tenant-sync executions and scheduler segments.
     pub step_functions: StepFunctions,
+    /// Tenants with at most this many live items run every phase in their `essential` task
+    /// (`SYNC_ONE_TASK_MAX_ITEMS`, [`one_task_max_items`]); 0 keeps one task per phase.
+    pub one_task_max_items: u64,
 }
 
 impl Worker {
@@ -67,7 +75,11 @@ impl Worker {
     pub async fn handle(&self, input: WorkerInput) -> Result<Value, WorkerError> {
         let (writer, store) = (&self.writer, self.writer.store());
         match input {
-            WorkerInput::Essential { tenant_id, sync_id } => {
+            WorkerInput::Essential { tenant_id, sync_id, skip_reference_data } => {
+                if one_task::fits(store, &tenant_id, self.one_task_max_items).await? {
+                    let work = one_task::run(writer, &tenant_id, SyncOptions { skip_reference_data });
+                    return Ok(to_value(&phase_task(store, &tenant_id, &sync_id, "all", work).await??));
+                }
                 let work = phases::essential(store, &tenant_id);
                 Ok(to_value(&phase_task(store, &tenant_id, &sync_id, "essential", work).await?))
             }
