@@ -9,16 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 use integration_tests::emulator;
 use integration_tests::http::Bench;
 use serde_json::{json, Map, Value};
-use shared::store::writer::{Clock, Writer};
-use shared::sync::events::EventPublisher;
-use shared::sync::launch::StepFunctions;
 use shared::sync::record::{self, RunOptions, RunStatus};
 use shared::sync::schedule;
 use shared::sync::worker::{self, Worker, WorkerInput};
@@ -299,17 +296,10 @@ async fn driver_with_one_task_limit(
     one_task_max_items: u64,
 ) -> (Driver, Bench, shared::seed::SeedData) {
     let (bench, data) = Bench::seeded().await;
-    let writer = Writer::new(bench.store.clone(), Clock::System);
     let sfn = emulator::step_functions(&moto());
     let tenant_sync_arn = register(&sfn, "tenant-sync").await;
     let scheduler_arn = register(&sfn, "scheduled-sync").await;
-    let aws = shared::config::StoreConfig::from_lookup(|name| match name {
-        "DYNAMODB_ENDPOINT" => Some(integration_tests::endpoint()),
-        _ => None,
-    })
-    .expect("test AWS settings are valid");
-    let step_functions = StepFunctions::from_lookup(|name| (name == "STEP_FUNCTIONS_ENDPOINT").then(moto), &aws);
-    let worker = Worker { writer, events: Arc::new(EventPublisher::Log), step_functions, one_task_max_items };
+    let worker = integration_tests::worker(&bench.store, one_task_max_items, Some(moto()));
     let driver = Driver {
         worker,
         fail_actions: fail_actions.to_vec(),

@@ -616,6 +616,7 @@ async fn organizations_renamed_during_a_sync_are_counted_once() {
         })
         .collect();
     let catalog = reader::catalog(&store).await.unwrap();
+    let one_task_worker = integration_tests::worker(&store, u64::MAX, None);
     let mut runs = 0;
     // At least three runs, and on until the renames have moved a few hundred entities.
     while runs < 3 || renames.load(Ordering::Relaxed) < 300 {
@@ -625,6 +626,16 @@ async fn organizations_renamed_during_a_sync_are_counted_once() {
         assert_eq!(run.phases.essential.data.organizations.count, ENTITIES as u64, "every entity once in a run");
         let task = phases::essential(&store, t).await;
         assert_eq!(task.data.organizations.count, ENTITIES as u64, "every entity once in the essential task");
+        // And the worker's one-task run, through its handler, finalized to free the lease.
+        let run = shared::sync::record::start(&store, t, "test", Default::default(), None).await.unwrap();
+        let task = |action: &str| json!({ "action": action, "tenantId": t, "syncId": run.sync_id });
+        let whole = one_task_worker.handle_payload(task("essential")).await.unwrap();
+        assert_eq!(whole["data"]["organizations"]["count"], ENTITIES, "every entity once in a one-task run");
+        let mut finalize = task("finalize");
+        finalize["essential"] = json!({ "success": whole["success"], "data": whole["data"] });
+        finalize["reference"] = whole["oneTask"]["reference"].clone();
+        finalize["validation"] = whole["oneTask"]["validation"].clone();
+        one_task_worker.handle_payload(finalize).await.unwrap();
         runs += 1;
     }
     done.store(true, Ordering::Relaxed);

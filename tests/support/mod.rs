@@ -10,6 +10,9 @@ use shared::model::{Entity, Membership, Role, RoleAssignment, Tenant, User};
 use shared::store::item::RawItem;
 use shared::store::writer::{Clock, Writer};
 use shared::store::{table, Store};
+use shared::sync::events::EventPublisher;
+use shared::sync::launch::StepFunctions;
+use shared::sync::worker::Worker;
 use shared::time::Timestamp;
 
 pub mod contract;
@@ -42,8 +45,24 @@ pub async fn fresh_store() -> Store {
 /// A tenant's live items by its counters: what the sync worker's one-task limit
 /// (`SYNC_ONE_TASK_MAX_ITEMS`) is compared with.
 pub async fn live_items(store: &Store, tenant_id: &str) -> u64 {
-    let counters = shared::store::reader::counters(store, tenant_id).await.expect("counters read");
-    shared::store::keys::Collection::ALL.into_iter().map(|c| u64::try_from(counters.get(c).live).unwrap_or(0)).sum()
+    shared::store::reader::counters(store, tenant_id).await.expect("counters read").live_items()
+}
+
+/// A sync worker over `store` that logs its events; its Step Functions client goes to
+/// `step_functions_endpoint` (moto) when given.
+pub fn worker(store: &Store, one_task_max_items: u64, step_functions_endpoint: Option<String>) -> Worker {
+    let aws = StoreConfig::from_lookup(|name| (name == "DYNAMODB_ENDPOINT").then(endpoint))
+        .expect("test AWS settings are valid");
+    let step_functions = StepFunctions::from_lookup(
+        |name| step_functions_endpoint.clone().filter(|_| name == "STEP_FUNCTIONS_ENDPOINT"),
+        &aws,
+    );
+    Worker {
+        writer: Writer::new(store.clone(), Clock::System),
+        events: std::sync::Arc::new(EventPublisher::Log),
+        step_functions,
+        one_task_max_items,
+    }
 }
 
 /// A fresh table loaded with the deterministic demo data (seed 42), as the bulk loader writes it.

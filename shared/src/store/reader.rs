@@ -50,6 +50,12 @@ impl Counters {
         self.0.get(&collection).copied().unwrap_or_default()
     }
 
+    /// Live records over every collection: the tenant's size as the sync worker's one-task
+    /// limit measures it (a negative counter, never written by a correct writer, counts 0).
+    pub fn live_items(&self) -> u64 {
+        Collection::ALL.into_iter().map(|c| u64::try_from(self.get(c).live).unwrap_or(0)).sum()
+    }
+
     /// Counter attribute names of a collection: `<name>Listed`, `<name>Active`, `<name>Live`.
     pub fn attribute_names(collection: Collection) -> [String; 3] {
         let name = collection.name();

@@ -8,8 +8,7 @@
 use serde::Serialize;
 
 use crate::config::ConfigError;
-use crate::store::keys::Collection;
-use crate::store::reader::{self, Counters};
+use crate::store::reader;
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError};
 use crate::sync::phases::{EssentialPhase, ReferencePhase};
@@ -62,12 +61,7 @@ pub(super) async fn fits(store: &Store, tenant_id: &str, limit: u64) -> Result<b
     if limit == 0 {
         return Ok(false);
     }
-    Ok(live_items(&reader::counters(store, tenant_id).await?) <= limit)
-}
-
-/// Live records over every collection.
-fn live_items(counters: &Counters) -> u64 {
-    Collection::ALL.into_iter().map(|c| u64::try_from(counters.get(c).live).unwrap_or(0)).sum()
+    Ok(reader::counters(store, tenant_id).await?.live_items() <= limit)
 }
 
 /// Every phase of the run in one read of the tenant.
@@ -84,7 +78,8 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::reader::CollectionCounts;
+    use crate::store::keys::Collection;
+    use crate::store::reader::{CollectionCounts, Counters};
 
     #[test]
     fn the_bound_defaults_parses_and_refuses_what_is_not_a_count() {
@@ -104,7 +99,7 @@ mod tests {
             let live = if i == 0 { -3 } else { 10 * i as i64 };
             counters.0.insert(collection, CollectionCounts { listed: 0, active: 0, live });
         }
-        assert_eq!(live_items(&counters), (1..Collection::ALL.len() as u64).map(|i| 10 * i).sum::<u64>());
-        assert_eq!(live_items(&Counters::default()), 0);
+        assert_eq!(counters.live_items(), (1..Collection::ALL.len() as u64).map(|i| 10 * i).sum::<u64>());
+        assert_eq!(Counters::default().live_items(), 0);
     }
 }
